@@ -1,0 +1,1 @@
+"""Dataset scanners (sensitive data, quality, integrity, poisoning)."""

@@ -1,0 +1,360 @@
+"""What a file is, decided from its bytes (magic numbers and structure), never by its name alone.
+
+Names only help where the content cannot tell on its own: a dependency manifest is text whose
+meaning comes from its file name, and a ``.py`` file is never taken for a CSV table.
+"""
+
+from __future__ import annotations
+
+import bz2
+import fnmatch
+import io
+import json
+import lzma
+import mmap
+import pickletools
+import re
+import struct
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.core import Kind
+
+HEAD_SIZE = 64 * 1024
+"""How many leading bytes detection looks at."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    kind: Kind
+    format: str | None
+
+
+_PICKLE_PROTOCOL_HEADER = re.compile(rb"\x80[\x02-\x05]")
+# torch.save's legacy format opens with a pickle of this magic number (LONG1, 10 bytes).
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e"
+_TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
+
+_MANIFESTS = (
+    ("pyproject.toml", "pyproject"),
+    ("poetry.lock", "poetry-lock"),
+    ("Pipfile.lock", "pipfile-lock"),
+    ("Pipfile", "pipfile"),
+    ("uv.lock", "uv-lock"),
+    ("requirements*.txt", "requirements"),
+    ("*requirements.txt", "requirements"),
+    ("requirements*.in", "requirements"),
+    ("constraints*.txt", "requirements"),
+)
+_MANIFEST_CONTENT = {
+    "pyproject": re.compile(rb"^\s*\[(project|tool\.[\w-]+|build-system)\]", re.M),
+    "poetry-lock": re.compile(rb"^\s*\[\[package\]\]", re.M),
+    "uv-lock": re.compile(rb"^\s*(\[\[package\]\]|version\s*=)", re.M),
+    "pipfile": re.compile(rb"^\s*\[(packages|dev-packages|source|requires)\]", re.M),
+    "pipfile-lock": re.compile(rb'^\s*\{\s*"_meta"', re.S),
+    "requirements": re.compile(rb"^\s*([A-Za-z0-9][A-Za-z0-9._-]*\s*(\[|==|>=|<=|~=|!=|<|>|;|@|$)|-[rcei]\s|--)", re.M),
+}
+_CODE_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".pyi",
+        ".js",
+        ".ts",
+        ".java",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cpp",
+        ".rb",
+        ".sh",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+    }
+)
+_DELIMITERS = (b",", b"\t", b";", b"|")
+_TABLE_SAMPLE = 16 * 1024
+
+
+def detect(path: Path, head: bytes, size: int) -> Detection:
+    """The kind and format of the file at ``path``, whose first bytes are ``head``."""
+    if size == 0:
+        return Detection(Kind.UNKNOWN, "empty")
+    binary = _detect_binary(path, head, size)
+    if binary is not None:
+        return binary
+    if not _is_text(head):
+        return Detection(Kind.UNKNOWN, "binary")
+    return _detect_text(path, head, size)
+
+
+def _detect_binary(path: Path, head: bytes, size: int) -> Detection | None:
+    if head.startswith(b"\x93NUMPY"):
+        return Detection(Kind.MODEL, "numpy-npy")
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Detection(Kind.MODEL, "hdf5")
+    if head.startswith(b"GGUF"):
+        return Detection(Kind.MODEL, "gguf")
+    if head.startswith(b"PAR1"):
+        return Detection(Kind.DATASET, "parquet")
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return _detect_zip(path)
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return _detect_tar(path)
+    if head.startswith(_TORCH_LEGACY_MAGIC):
+        return Detection(Kind.MODEL, "pytorch-legacy")
+    if _PICKLE_PROTOCOL_HEADER.match(head):
+        return Detection(Kind.MODEL, "pickle")
+    compressed = _detect_compressed(head)
+    if compressed is not None:
+        return compressed
+    if _is_safetensors(head, size):
+        return Detection(Kind.MODEL, "safetensors")
+    protobuf = _detect_protobuf(path, head)
+    if protobuf is not None:
+        return protobuf
+    if _looks_like_old_pickle(head):
+        return Detection(Kind.MODEL, "pickle")
+    return None
+
+
+def _detect_zip(path: Path) -> Detection:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return Detection(Kind.ARCHIVE, "zip")
+    base = {name.rsplit("/", 1)[-1] for name in names}
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        return Detection(Kind.MODEL, "pytorch-zip")
+    if "config.json" in names and ("model.weights.h5" in names or "metadata.json" in names):
+        return Detection(Kind.MODEL, "keras-v3")
+    if names and all(name.endswith(".npy") for name in names):
+        return Detection(Kind.MODEL, "numpy-npz")
+    if "saved_model.pb" in base or any(name.endswith((".pkl", ".pickle", ".joblib")) for name in names):
+        return Detection(Kind.MODEL, "zip")
+    return Detection(Kind.ARCHIVE, "zip")
+
+
+def _detect_tar(path: Path) -> Detection:
+    try:
+        with tarfile.open(path, "r:") as archive:
+            names = {member.name for member in archive.getmembers()}
+    except (tarfile.TarError, OSError, ValueError, EOFError):
+        return Detection(Kind.ARCHIVE, "tar")
+    if names >= _TORCH_TAR_MEMBERS or {"pickle", "storages", "tensors"} <= names:
+        return Detection(Kind.MODEL, "pytorch-tar")
+    return Detection(Kind.ARCHIVE, "tar")
+
+
+def _detect_compressed(head: bytes) -> Detection | None:
+    """gzip, bz2, xz, lzma, lz4 and zlib streams; joblib writes pickles in each of them."""
+    name: str | None = None
+    inner = b""
+    try:
+        if head.startswith(b"\x1f\x8b"):
+            name = "gzip"
+            inner = zlib.decompressobj(wbits=31).decompress(head, 4096)
+        elif head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+            name = "bz2"
+            inner = bz2.BZ2Decompressor().decompress(head, 4096)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            name = "xz"
+            inner = lzma.LZMADecompressor().decompress(head, 4096)
+        elif head.startswith(b"\x04\x22\x4d\x18"):
+            return Detection(Kind.ARCHIVE, "lz4")
+        elif head[:1] == b"\x78" and len(head) > 2 and (head[0] * 256 + head[1]) % 31 == 0:
+            inner = zlib.decompressobj().decompress(head, 4096)
+            name = "zlib"
+        elif head.startswith(b"\x5d\x00\x00"):
+            inner = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(head, 4096)
+            name = "lzma"
+    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError):
+        return Detection(Kind.ARCHIVE, name) if name in ("gzip", "bz2", "xz") else None
+    if name is None:
+        return None
+    if _PICKLE_PROTOCOL_HEADER.match(inner) or _looks_like_old_pickle(inner):
+        return Detection(Kind.MODEL, f"pickle-{name}")
+    if len(inner) > 262 and inner[257:262] == b"ustar":
+        return Detection(Kind.ARCHIVE, f"tar-{name}")
+    if name == "zlib" and not inner:
+        return None
+    return Detection(Kind.ARCHIVE, name)
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if size < 10 or len(head) < 10:
+        return False
+    (header_len,) = struct.unpack_from("<Q", head)
+    return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+
+
+# Top-level fields of onnx.ModelProto and tensorflow.SavedModel.
+_ONNX_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25})
+_SAVED_MODEL_FIELDS = frozenset({1, 2})
+
+
+def _detect_protobuf(path: Path, head: bytes) -> Detection | None:
+    """ONNX models and TensorFlow SavedModels are protobuf messages with no magic number."""
+    if not head or head[0] != 0x08:
+        return None
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            fields = _protobuf_fields(view)
+    except (OSError, ValueError):
+        return None
+    if fields is None:
+        return None
+    if 7 in fields and fields <= _ONNX_FIELDS:
+        return Detection(Kind.MODEL, "onnx")
+    if 2 in fields and fields <= _SAVED_MODEL_FIELDS:
+        return Detection(Kind.MODEL, "tf-savedmodel")
+    return None
+
+
+def _protobuf_fields(data: mmap.mmap | bytes) -> set[int] | None:
+    """Field numbers of a well-formed top-level protobuf message, or None."""
+    fields: set[int] = set()
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            return None
+        if wire == 0:
+            _, pos = _varint(data, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            pos += length
+        elif wire == 5:
+            pos += 4
+        else:
+            return None
+        if pos > end:
+            return None
+        fields.add(number)
+    return fields
+
+
+def _varint(data: mmap.mmap | bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _looks_like_old_pickle(head: bytes) -> bool:
+    """Protocol 0 and 1 pickles have no header: parse their first opcodes (never run them)."""
+    if not head or head[:1] not in b"(}]cdl)ILFSVNTJKMGUX\x80":
+        return False
+    count = 0
+    try:
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            count += 1
+            if opcode.name == "STOP":
+                return count >= 2
+            if count >= 64:
+                return True
+    except Exception:  # truncated or not a pickle at all: decide by what parsed cleanly
+        return count >= 16
+    return False
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a multi-byte character cut by the head's end
+            return True
+    # Legacy 8-bit encodings: text if nearly every byte is printable.
+    printable = sum(1 for b in head if b >= 0x20 or b in (9, 10, 13))
+    return printable >= 0.95 * len(head)
+
+
+def _detect_text(path: Path, head: bytes, size: int) -> Detection:
+    name = path.name
+    for pattern, manifest in _MANIFESTS:
+        if fnmatch.fnmatchcase(name, pattern) and _MANIFEST_CONTENT[manifest].search(head):
+            return Detection(Kind.DEPENDENCIES, manifest)
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"{") and b'"cells"' in head and _tail_has(path, size, b'"nbformat"'):
+        return Detection(Kind.NOTEBOOK, "ipynb")
+    if stripped.startswith(b"{") and _is_json_lines(stripped):
+        return Detection(Kind.DATASET, "jsonl")
+    suffix = path.suffix.lower()
+    if suffix not in _CODE_SUFFIXES:
+        delimiter = _table_delimiter(stripped, size <= len(head))
+        if delimiter is not None:
+            return Detection(Kind.DATASET, "tsv" if delimiter == b"\t" else "csv")
+    if suffix in (".py", ".pyi") or (head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]):
+        return Detection(Kind.CODE, "python")
+    return Detection(Kind.CODE, "text")
+
+
+def _tail_has(path: Path, size: int, needle: bytes) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, size - 4096))
+            return needle in handle.read()
+    except OSError:
+        return False
+
+
+def _is_json_lines(head: bytes) -> bool:
+    lines = [line for line in head.split(b"\n")[:8] if line.strip()]
+    if len(lines) < 2 and not head.endswith(b"\n"):
+        lines = lines[:-1] if len(head) >= HEAD_SIZE else lines
+    complete = lines if len(head) < HEAD_SIZE else lines[:-1]
+    if not complete:
+        return False
+    try:
+        return all(isinstance(json.loads(line), dict) for line in complete)
+    except ValueError:
+        return False
+
+
+def _table_delimiter(head: bytes, whole_file: bool) -> bytes | None:
+    """The delimiter of a CSV/TSV table: every sampled line holds the same number of it."""
+    sample = head[:_TABLE_SAMPLE]
+    lines = _logical_lines(sample)
+    if not whole_file or len(sample) < len(head):
+        lines = lines[:-1]  # the last line may be cut by the head's end
+    lines = [line for line in lines if line.strip()][:50]
+    if len(lines) < 2:
+        return None
+    for delimiter in _DELIMITERS:
+        counts = {_count_unquoted(line, delimiter) for line in lines}
+        if len(counts) == 1 and counts.pop() >= 1:
+            return delimiter
+    return None
+
+
+_RECORD = re.compile(rb'(?:"[^"]*"|[^"\n])*(?:\n|$)')
+
+
+def _logical_lines(text: bytes) -> list[bytes]:
+    """Lines, keeping newlines inside double-quoted fields."""
+    return [m.group().rstrip(b"\r\n") for m in _RECORD.finditer(text) if m.group()]
+
+
+def _count_unquoted(line: bytes, delimiter: bytes) -> int:
+    if b'"' not in line:
+        return line.count(delimiter)
+    return sum(part.count(delimiter) for part in line.split(b'"')[::2])

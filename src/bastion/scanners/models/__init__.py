@@ -1,0 +1,1 @@
+"""Model-file scanners (pickle family, containers, Keras, ONNX, GGUF, safetensors)."""
