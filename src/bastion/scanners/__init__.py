@@ -1,6 +1,6 @@
 """Scanners: the ``Scanner`` interface, the plug-in registry, and the engine that runs them."""
 
-from bastion.scanners.detect import Detection, detect
+from bastion.scanners.detect import Detection, detect, detect_bytes
 from bastion.scanners.engine import ProgressCallback, scan_paths
 from bastion.scanners.interface import ScanError, Scanner, ScanOptions, ScanTarget
 from bastion.scanners.registry import ENTRY_POINT_GROUP, ScannerLoadError, load_scanners
@@ -15,6 +15,7 @@ __all__ = [
     "Scanner",
     "ScannerLoadError",
     "detect",
+    "detect_bytes",
     "load_scanners",
     "scan_paths",
 ]

@@ -19,7 +19,8 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from bastion.core import Kind
 
@@ -82,19 +83,34 @@ _DELIMITERS = (b",", b"\t", b";", b"|")
 _TABLE_SAMPLE = 16 * 1024
 
 
-def detect(path: Path, head: bytes, size: int) -> Detection:
-    """The kind and format of the file at ``path``, whose first bytes are ``head``."""
+Source = Path | bytes
+"""A file on disk, or the whole content of a member already in memory."""
+
+
+def detect(source: Source, head: bytes, size: int, name: str | None = None) -> Detection:
+    """The kind and format of ``source`` (a file, or a member's bytes called ``name``), whose first bytes are ``head``."""
     if size == 0:
         return Detection(Kind.UNKNOWN, "empty")
-    binary = _detect_binary(path, head, size)
+    binary = _detect_binary(source, head, size)
     if binary is not None:
         return binary
     if not _is_text(head):
         return Detection(Kind.UNKNOWN, "binary")
-    return _detect_text(path, head, size)
+    if name is None:
+        name = source.name if isinstance(source, Path) else ""
+    return _detect_text(source, name, head, size)
 
 
-def _detect_binary(path: Path, head: bytes, size: int) -> Detection | None:
+def detect_bytes(data: bytes, name: str) -> Detection:
+    """The kind and format of a member held in memory."""
+    return detect(data, data[:HEAD_SIZE], len(data), name)
+
+
+def _open(source: Source) -> BinaryIO:
+    return source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def _detect_binary(path: Source, head: bytes, size: int) -> Detection | None:
     if head.startswith(b"\x93NUMPY"):
         return Detection(Kind.MODEL, "numpy-npy")
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
@@ -124,9 +140,9 @@ def _detect_binary(path: Path, head: bytes, size: int) -> Detection | None:
     return None
 
 
-def _detect_zip(path: Path) -> Detection:
+def _detect_zip(path: Source) -> Detection:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(_open(path)) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return Detection(Kind.ARCHIVE, "zip")
@@ -142,9 +158,9 @@ def _detect_zip(path: Path) -> Detection:
     return Detection(Kind.ARCHIVE, "zip")
 
 
-def _detect_tar(path: Path) -> Detection:
+def _detect_tar(path: Source) -> Detection:
     try:
-        with tarfile.open(path, "r:") as archive:
+        with tarfile.open(fileobj=_open(path), mode="r:") as archive:
             names = {member.name for member in archive.getmembers()}
     except (tarfile.TarError, OSError, ValueError, EOFError):
         return Detection(Kind.ARCHIVE, "tar")
@@ -200,13 +216,16 @@ _ONNX_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25})
 _SAVED_MODEL_FIELDS = frozenset({1, 2})
 
 
-def _detect_protobuf(path: Path, head: bytes) -> Detection | None:
+def _detect_protobuf(path: Source, head: bytes) -> Detection | None:
     """ONNX models and TensorFlow SavedModels are protobuf messages with no magic number."""
     if not head or head[0] != 0x08:
         return None
     try:
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            fields = _protobuf_fields(view)
+        if isinstance(path, bytes):
+            fields = _protobuf_fields(path)
+        else:
+            with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                fields = _protobuf_fields(view)
     except (OSError, ValueError):
         return None
     if fields is None:
@@ -288,8 +307,7 @@ def _is_text(head: bytes) -> bool:
     return printable >= 0.95 * len(head)
 
 
-def _detect_text(path: Path, head: bytes, size: int) -> Detection:
-    name = path.name
+def _detect_text(path: Source, name: str, head: bytes, size: int) -> Detection:
     for pattern, manifest in _MANIFESTS:
         if fnmatch.fnmatchcase(name, pattern) and _MANIFEST_CONTENT[manifest].search(head):
             return Detection(Kind.DEPENDENCIES, manifest)
@@ -298,7 +316,7 @@ def _detect_text(path: Path, head: bytes, size: int) -> Detection:
         return Detection(Kind.NOTEBOOK, "ipynb")
     if stripped.startswith(b"{") and _is_json_lines(stripped):
         return Detection(Kind.DATASET, "jsonl")
-    suffix = path.suffix.lower()
+    suffix = PurePosixPath(name).suffix.lower()
     if suffix not in _CODE_SUFFIXES:
         delimiter = _table_delimiter(stripped, size <= len(head))
         if delimiter is not None:
@@ -308,9 +326,9 @@ def _detect_text(path: Path, head: bytes, size: int) -> Detection:
     return Detection(Kind.CODE, "text")
 
 
-def _tail_has(path: Path, size: int, needle: bytes) -> bool:
+def _tail_has(path: Source, size: int, needle: bytes) -> bool:
     try:
-        with path.open("rb") as handle:
+        with _open(path) as handle:
             handle.seek(max(0, size - 4096))
             return needle in handle.read()
     except OSError:
