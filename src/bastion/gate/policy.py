@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bastion.core import BastionError, Category, Severity
 
@@ -46,6 +46,18 @@ _METRIC_THRESHOLD = re.compile(
 )
 
 
+def _parse_threshold(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.strip().lower() == _NEVER:
+            return _NEVER
+        return Severity.parse(value)  # ValueError names the choices
+    return value
+
+
+Threshold = Annotated[Severity | Literal["never"], BeforeValidator(_parse_threshold)]
+"""The lowest severity that fails the gate, or "never"."""
+
+
 class MetricThreshold(BaseModel):
     """``metric op value``, optionally on the metric's absolute value: ``abs(dpl) <= 0.1``."""
 
@@ -56,13 +68,24 @@ class MetricThreshold(BaseModel):
     value: float
     absolute: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return cls._fields_of(value)
+        return value
+
     @classmethod
     def parse(cls, text: str) -> MetricThreshold:
+        return cls.model_validate(cls._fields_of(text))
+
+    @staticmethod
+    def _fields_of(text: str) -> dict[str, Any]:
         match = _METRIC_THRESHOLD.match(text)
         if match is None:
             raise ValueError(f"cannot read metric threshold {text!r}; write it as 'recall >= 0.95' or 'abs(dpl) <= 0.1'")
         absolute, abs_name, name, op, value = match.groups()
-        return cls.model_validate({"metric": abs_name or name, "op": op, "value": float(value), "absolute": bool(absolute)})
+        return {"metric": abs_name or name, "op": op, "value": float(value), "absolute": bool(absolute)}
 
     def holds(self, measured: float) -> bool:
         x = abs(measured) if self.absolute else measured
@@ -109,43 +132,16 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
-    fail_on: Severity | Literal["never"] = Severity.HIGH
-    categories: dict[Category, Severity | Literal["never"]] = {}
+    fail_on: Threshold = Severity.HIGH
+    categories: dict[Category, Threshold] = {}
     rules: RuleLists = RuleLists()
     waivers: tuple[Waiver, ...] = ()
     metrics: tuple[MetricThreshold, ...] = ()
-
-    @field_validator("fail_on", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> Any:
-        return _parse_threshold(value)
-
-    @field_validator("categories", mode="before")
-    @classmethod
-    def _category_severities(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: _parse_threshold(v) for k, v in value.items()}
-        return value
-
-    @field_validator("metrics", mode="before")
-    @classmethod
-    def _metric_thresholds(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [MetricThreshold.parse(v) if isinstance(v, str) else v for v in value]
-        return value
 
     def threshold(self, category: Category) -> Severity | None:
         """The lowest severity that fails the gate for ``category``; None when it never fails."""
         value = self.categories.get(category, self.fail_on)
         return None if value == _NEVER else Severity(value)
-
-
-def _parse_threshold(value: Any) -> Any:
-    if isinstance(value, str):
-        if value.strip().lower() == _NEVER:
-            return _NEVER
-        return Severity.parse(value)  # ValueError names the choices
-    return value
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -179,7 +175,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         return Policy.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = tuple(error["loc"])
+        loc = tuple(part for part in error["loc"] if part != "[key]")  # pydantic marks bad mapping keys so
         line = _line_of(node, loc)
         where = ".".join(str(part) for part in loc) or "policy"
         message = error["msg"].removeprefix("Value error, ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bastion.core import Category, Finding, Kind, Location
 from bastion.scanners.code.notebook import NotebookError, notebook_segments
@@ -42,33 +43,48 @@ class SecretScanner(Scanner):
 
     def scan_bytes(self, data: bytes, path: str, member: str | None = None) -> list[Finding]:
         """Secrets in ``data``, reported at ``path`` (and ``member``)."""
+        matches = self._matches(data)
+        spans = sorted((m.start, m.end) for m in matches)
+        findings = []
+        for match in matches:
+            line = data.count(b"\n", 0, match.start) + 1
+            line_start = data.rfind(b"\n", 0, match.start) + 1
+            findings.append(
+                Finding(
+                    rule_id=match.rule.id,
+                    category=Category.SECRET,
+                    severity=match.rule.severity,
+                    message=f"{match.rule.description} found",
+                    location=Location(path=path, member=member, line=line, column=match.start - line_start + 1),
+                    confidence=match.confidence,
+                    evidence=_evidence(data, line_start, match, spans),
+                    remediation=match.rule.remediation,
+                )
+            )
+        return findings
+
+    def _matches(self, data: bytes) -> list[_Match]:
         lowered = data.lower()
-        findings: list[Finding] = []
+        matches: list[_Match] = []
         for rule in self.rules:
             if not any(keyword in lowered for keyword in rule.keywords):
                 continue
+            group = 1 if rule.pattern.groups else 0
             for match in rule.pattern.finditer(data):
-                group = 1 if rule.pattern.groups else 0
                 secret = match.group(group).decode("utf-8", "replace")
                 confidence = _confidence(rule, secret)
-                if confidence is None:
-                    continue
-                start = match.start(group)
-                line = data.count(b"\n", 0, start) + 1
-                line_start = data.rfind(b"\n", 0, start) + 1
-                findings.append(
-                    Finding(
-                        rule_id=rule.id,
-                        category=Category.SECRET,
-                        severity=rule.severity,
-                        message=f"{rule.description} found",
-                        location=Location(path=path, member=member, line=line, column=start - line_start + 1),
-                        confidence=confidence,
-                        evidence=_evidence(data, line_start, start, match.end(group), secret),
-                        remediation=rule.remediation,
-                    )
-                )
-        return findings
+                if confidence is not None:
+                    matches.append(_Match(rule, match.start(group), match.end(group), secret, confidence))
+        return matches
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    rule: SecretRule
+    start: int
+    end: int
+    secret: str
+    confidence: float
 
 
 def _confidence(rule: SecretRule, secret: str) -> float | None:
@@ -100,12 +116,24 @@ def redact(secret: str) -> str:
     return f"{secret[:keep]}…[{len(secret)} chars redacted]"
 
 
-def _evidence(data: bytes, line_start: int, start: int, end: int, secret: str) -> str:
-    line_end = data.find(b"\n", start)
+def _evidence(data: bytes, line_start: int, match: _Match, spans: list[tuple[int, int]]) -> str:
+    """The match's line around it, with this and every other secret in view redacted."""
+    if "\n" in match.secret:  # a multi-line secret (a private key): show its first line only
+        return match.secret.split("\n", 1)[0].strip() + " …[redacted]"
+    line_end = data.find(b"\n", match.start)
     if line_end == -1:
         line_end = len(data)
-    before = data[max(line_start, start - 60) : start].decode("utf-8", "replace").lstrip()
-    after = data[end : min(line_end, end + 40)].decode("utf-8", "replace").rstrip()
-    if "\n" in secret:  # a multi-line secret (a private key): show its first line only
-        return secret.split("\n", 1)[0].strip() + " …[redacted]"
-    return (before + redact(secret) + after)[:_EVIDENCE_WIDTH]
+    begin, end = max(line_start, match.start - 60), min(line_end, match.end + 40)
+    pieces: list[str] = []
+    cursor = begin
+    for span_start, span_end in spans:
+        if span_end <= begin or span_start >= end:
+            continue
+        span_start, span_end = max(span_start, begin), min(span_end, end)
+        if span_start < cursor:
+            continue
+        pieces.append(data[cursor:span_start].decode("utf-8", "replace"))
+        pieces.append(redact(data[span_start:span_end].decode("utf-8", "replace")))
+        cursor = span_end
+    pieces.append(data[cursor:end].decode("utf-8", "replace"))
+    return "".join(pieces).strip()[:_EVIDENCE_WIDTH]

@@ -1,0 +1,102 @@
+"""Third-party scanners plug in through the ``bastion.scanners`` entry-point group of a real installed package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+from bastion.scanners import load_scanners
+from tests.conftest import RunBastion
+
+PLUGIN = """
+from bastion.core import Category, Finding, Kind, Location, Severity
+from bastion.scanners import Scanner, ScanTarget
+
+
+class ForbiddenWordScanner(Scanner):
+    name = "forbidden-word"
+    kinds = frozenset({Kind.CODE})
+
+    def scan(self, target: ScanTarget) -> list[Finding]:
+        data = target.read_bytes()
+        if b"FORBIDDEN-WORD" not in data:
+            return []
+        line = data[: data.index(b"FORBIDDEN-WORD")].count(b"\\n") + 1
+        return [Finding("plugin.forbidden-word", Category.MISCONFIGURATION, Severity.CRITICAL,
+                        "the forbidden word", Location(target.display_path, line=line))]
+"""
+
+
+def build_wheel(directory: Path, name: str, module_source: str, entry_point: str) -> Path:
+    """A minimal but real wheel: pip installs it like any other."""
+    dist = f"{name}-0.1.dist-info"
+    wheel = directory / f"{name}-0.1-py3-none-any.whl"
+    files = {
+        f"{name}/__init__.py": module_source,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: bastion-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/entry_points.txt": f"[bastion.scanners]\n{entry_point}\n",
+    }
+    record = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in {**files, f"{dist}/RECORD": record}.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+def pip_install(wheel: Path, target: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_an_installed_plugin_scanner_runs_beside_the_built_in_ones(tmp_path: Path, run_bastion: RunBastion) -> None:
+    site = tmp_path / "site"
+    pip_install(
+        build_wheel(tmp_path, "bastion_wordplugin", PLUGIN, "forbidden-word = bastion_wordplugin:ForbiddenWordScanner"), site
+    )
+    (tmp_path / "code.py").write_text("x = 1\ny = 'FORBIDDEN-WORD'\n")
+
+    result = run_bastion("scan", str(tmp_path / "code.py"), "--format", "json", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 1, result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert (finding["rule_id"], finding["location"]["line"]) == ("plugin.forbidden-word", 2)
+
+    without = run_bastion("scan", str(tmp_path / "code.py"), "--format", "json")
+    assert json.loads(without.stdout)["findings"] == []
+
+
+def test_a_broken_plugin_stops_the_scan_with_one_line(tmp_path: Path, run_bastion: RunBastion) -> None:
+    site = tmp_path / "site"
+    broken = "raise ImportError('missing native library')\n"
+    pip_install(build_wheel(tmp_path, "bastion_brokenplugin", broken, "broken = bastion_brokenplugin:Nothing"), site)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    result = run_bastion("scan", str(tmp_path / "code.py"), env={"PYTHONPATH": str(site)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "bastion: error: scanner 'broken' (bastion_brokenplugin:Nothing) failed to load: "
+        "ImportError: missing native library; fix or uninstall the package that provides it"
+    ]
+
+
+def test_a_plugin_that_is_not_a_scanner_is_refused(tmp_path: Path, run_bastion: RunBastion) -> None:
+    site = tmp_path / "site"
+    source = textwrap.dedent("class NotAScanner:\n    pass\n")
+    pip_install(build_wheel(tmp_path, "bastion_oddplugin", source, "odd = bastion_oddplugin:NotAScanner"), site)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    result = run_bastion("scan", str(tmp_path / "code.py"), env={"PYTHONPATH": str(site)})
+    assert result.returncode == 2
+    assert "is not a bastion.scanners.Scanner" in result.stderr
+
+
+def test_built_in_scanners_come_from_the_entry_points_in_name_order() -> None:
+    names = [scanner.name for scanner in load_scanners()]
+    assert names == sorted(names)
+    assert {"models", "secrets"} <= set(names)
