@@ -100,3 +100,24 @@ def test_built_in_scanners_come_from_the_entry_points_in_name_order() -> None:
     names = [scanner.name for scanner in load_scanners()]
     assert names == sorted(names)
     assert {"models", "secrets"} <= set(names)
+
+
+def test_entry_points_are_read_as_importlib_metadata_reads_them(tmp_path: Path) -> None:
+    import importlib.metadata
+
+    from bastion.scanners.registry import entry_points
+
+    site = tmp_path / "site"
+    pip_install(
+        build_wheel(tmp_path, "bastion_wordplugin", PLUGIN, "forbidden-word = bastion_wordplugin:ForbiddenWordScanner"), site
+    )
+    path = [str(site), *sys.path]
+    for group in ("console_scripts", "bastion.scanners", "pytest11"):
+        expected = sorted(
+            (e.name, e.value) for e in importlib.metadata.distributions(path=path) for e in e.entry_points if e.group == group
+        )
+        names = {d.metadata["Name"].lower().replace("_", "-") for d in importlib.metadata.distributions(path=path)}
+        assert names, "the environment has distributions"
+        got = sorted((e.name, e.value) for e in entry_points(group, path))
+        # importlib.metadata.distributions() does not drop shadowed duplicates; compare as sets.
+        assert set(got) == set(expected), group

@@ -192,8 +192,8 @@ def test_unknown_severity_name(run_bastion: RunBastion, tmp_path: Path) -> None:
     one_line_error(run_bastion("scan", str(tmp_path), "--fail-on", "urgent"), 2, "urgent", "critical")
 
 
-def test_unknown_option_and_missing_path(run_bastion: RunBastion) -> None:
-    one_line_error(run_bastion("scan", "--frobnicate"), 2, "--frobnicate")
+def test_unknown_option_and_missing_path(run_bastion: RunBastion, tmp_path: Path) -> None:
+    one_line_error(run_bastion("scan", str(tmp_path), "--frobnicate"), 2, "--frobnicate")
     one_line_error(run_bastion("scan"), 2, "PATH")
 
 

@@ -1,15 +1,34 @@
-"""The ``bastion`` command: a thin shell over the services of each stage."""
+"""The ``bastion`` command line: argparse (it starts in milliseconds; scans run in pre-commit hooks)."""
 
 from __future__ import annotations
 
-import typer
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
 
-app = typer.Typer(
-    name="bastion",
-    help="Bastion: a secure MLOps pipeline. Scan, gate, train, sign, register, serve and watch models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+Run = Callable[[argparse.Namespace], int]
+"""A command's body: takes the parsed arguments, returns the exit status."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors end in one line naming the problem and where to get help, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def build_parser() -> Parser:
+    from bastion import __version__
+    from bastion.cli import demo, scan
+
+    parser = Parser(
+        prog="bastion",
+        description="Bastion: a secure MLOps pipeline. Scan, gate, train, sign, register, serve and watch models.",
+    )
+    parser.add_argument("--version", action="version", version=f"bastion {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    for module in (scan, demo):
+        module.register(commands)
+    return parser

@@ -2,70 +2,71 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-import typer
-
-from bastion.cli.app import app
 from bastion.cli.output import emit
 from bastion.core import BastionError, Report, Severity
 
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    sarif = "sarif"
+FORMATS = ("table", "json", "sarif")
 
 
-@app.command()
-def scan(
-    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files and directories to scan.", show_default=False)],
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json or sarif.")] = OutputFormat.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
-    fail_on: Annotated[
-        str | None,
-        typer.Option(
-            "--fail-on", metavar="SEVERITY", help="Lowest severity that fails: info, low, medium, high (default), critical."
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "scan",
+        help="scan model files, datasets, notebooks, dependency manifests and code",
+        description=(
+            "Scan model files, datasets, notebooks, dependency manifests and code. Exit status: 0 when the gate "
+            "passes, 1 when a finding (at or above --fail-on) or a policy rule fails it, 2 on a usage error or when "
+            "a file could not be scanned completely."
         ),
-    ] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy file with thresholds and waivers.")] = None,
-    target: Annotated[str | None, typer.Option("--target", metavar="COLUMN", help="Label column of datasets.")] = None,
-    no_digest: Annotated[bool, typer.Option("--no-digest", help="Skip SHA-256 digests (sha256: null).")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: one per core).")] = None,
-) -> None:
-    """Scan model files, datasets, notebooks, dependency manifests and code.
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files and directories to scan")
+    parser.add_argument("-f", "--format", dest="output_format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument("-o", "--output", type=Path, help="write the report to this file")
+    parser.add_argument(
+        "--fail-on", metavar="SEVERITY", help="lowest severity that fails: info, low, medium, high (default), critical"
+    )
+    parser.add_argument("--policy", type=Path, help="policy file with thresholds, rule lists, waivers")
+    parser.add_argument("--target", metavar="COLUMN", help="label column of datasets (poisoning and label checks)")
+    parser.add_argument("--no-digest", action="store_true", help="skip SHA-256 digests (sha256: null)")
+    parser.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: one per core)")
+    parser.set_defaults(run=run)
 
-    Exit status: 0 when the gate passes, 1 when a finding (at or above --fail-on) or a policy
-    rule fails it, 2 on a usage error or when a file could not be scanned completely.
-    """
+
+def run(args: argparse.Namespace) -> int:
     from bastion.gate import Policy, evaluate, load_policy
     from bastion.scanners import ScanOptions, load_scanners, scan_paths
 
-    threshold = _severity(fail_on) if fail_on is not None else None
-    gate_policy = load_policy(policy) if policy is not None else Policy()
-    if threshold is not None:
-        gate_policy = gate_policy.model_copy(update={"fail_on": threshold})
+    policy = load_policy(args.policy) if args.policy is not None else Policy()
+    if args.fail_on is not None:
+        policy = policy.with_fail_on(_severity(args.fail_on))
 
-    with _Progress(enabled=output_format is OutputFormat.table or output is not None) as progress:
+    with _Progress(enabled=args.output_format == "table" or args.output is not None) as progress:
         report = scan_paths(
-            paths,
+            args.paths,
             scanners=load_scanners(),
-            options=ScanOptions(target=target),
-            digest=not no_digest,
-            jobs=jobs,
+            options=ScanOptions(target=args.target),
+            digest=not args.no_digest,
+            jobs=args.jobs,
             progress=progress.update,
         )
-    gate = evaluate(gate_policy, findings=report.findings, scanned=report.scanned)
+    gate = evaluate(policy, findings=report.findings, scanned=report.scanned)
     report = Report(scanned=report.scanned, findings=report.findings, gate=gate)
-    emit(_render(report, output_format, color=output is None and sys.stdout.isatty()), output)
+    emit(_render(report, args.output_format, color=args.output is None and sys.stdout.isatty()), args.output)
     if gate.violations:
-        raise typer.Exit(1)
-    if gate.incomplete:
-        raise typer.Exit(2)
+        return 1
+    return 2 if gate.incomplete else 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _severity(name: str) -> Severity:
@@ -75,12 +76,13 @@ def _severity(name: str) -> Severity:
         raise BastionError(f"--fail-on: {exc}") from None
 
 
-def _render(report: Report, output_format: OutputFormat, *, color: bool) -> str:
-    from bastion.core.formats import FORMATS, TableFormatter
+def _render(report: Report, output_format: str, *, color: bool) -> str:
+    from bastion.core.formats import FORMATS as FORMATTERS
+    from bastion.core.formats import TableFormatter
 
-    if output_format is OutputFormat.table:
+    if output_format == "table":
         return TableFormatter(color=color).format(report)
-    return FORMATS[output_format.value]().format(report)
+    return FORMATTERS[output_format]().format(report)
 
 
 class _Progress:
@@ -91,15 +93,15 @@ class _Progress:
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self.started = time.monotonic()
-        self._bar: object | None = None
-        self._task: object | None = None
+        self._bar: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
-            self._bar.stop()  # type: ignore[attr-defined]
+            self._bar.stop()
 
     def update(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -110,7 +112,7 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = bar = Progress(
+            self._bar = Progress(
                 TextColumn("scanning"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -118,6 +120,6 @@ class _Progress:
                 console=Console(stderr=True),
                 transient=True,
             )
-            bar.start()
-            self._task = bar.add_task("scan", total=total)
-        self._bar.update(self._task, completed=done)  # type: ignore[attr-defined]
+            self._bar.start()
+            self._task = self._bar.add_task("scan", total=total)
+        self._bar.update(self._task, completed=done)

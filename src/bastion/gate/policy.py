@@ -19,106 +19,87 @@ metrics:
   - recall >= 0.95
   - abs(dpl) <= 0.1
 ```
+
+The policy objects are plain frozen dataclasses, so the default gate costs no import; pydantic
+validates them only when a policy file is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import operator
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from typing import Any, ClassVar, Literal
 
 from bastion.core import BastionError, Category, Severity
 
-_NEVER = "never"
+NEVER = "never"
+
+_METRIC_THRESHOLD = re.compile(
+    r"^\s*(?:(abs)\(\s*([A-Za-z_][\w.\-]*)\s*\)|([A-Za-z_][\w.\-]*))\s*(>=|<=|==|!=|>|<)\s*"
+    r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 
 
 class PolicyError(BastionError):
     """The policy file is missing, not YAML, or not a valid policy."""
 
 
-_METRIC_THRESHOLD = re.compile(
-    r"^\s*(?:(abs)\(\s*([A-Za-z_][\w.\-]*)\s*\)|([A-Za-z_][\w.\-]*))\s*(>=|<=|==|!=|>|<)\s*"
-    r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
-)
-
-
-def _parse_threshold(value: Any) -> Any:
-    if isinstance(value, str):
-        if value.strip().lower() == _NEVER:
-            return _NEVER
-        return Severity.parse(value)  # ValueError names the choices
-    return value
-
-
-Threshold = Annotated[Severity | Literal["never"], BeforeValidator(_parse_threshold)]
-"""The lowest severity that fails the gate, or "never"."""
-
-
-class MetricThreshold(BaseModel):
+@dataclass(frozen=True)
+class MetricThreshold:
     """``metric op value``, optionally on the metric's absolute value: ``abs(dpl) <= 0.1``."""
-
-    model_config = ConfigDict(frozen=True)
 
     metric: str
     op: Literal[">=", "<=", ">", "<", "==", "!="]
     value: float
     absolute: bool = False
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return cls._fields_of(value)
-        return value
-
     @classmethod
     def parse(cls, text: str) -> MetricThreshold:
-        return cls.model_validate(cls._fields_of(text))
-
-    @staticmethod
-    def _fields_of(text: str) -> dict[str, Any]:
         match = _METRIC_THRESHOLD.match(text)
         if match is None:
             raise ValueError(f"cannot read metric threshold {text!r}; write it as 'recall >= 0.95' or 'abs(dpl) <= 0.1'")
         absolute, abs_name, name, op, value = match.groups()
-        return {"metric": abs_name or name, "op": op, "value": float(value), "absolute": bool(absolute)}
+        return cls(abs_name or name, op, float(value), bool(absolute))  # type: ignore[arg-type]  # op matched the regex
 
     def holds(self, measured: float) -> bool:
-        x = abs(measured) if self.absolute else measured
-        return {
-            ">=": x >= self.value,
-            "<=": x <= self.value,
-            ">": x > self.value,
-            "<": x < self.value,
-            "==": x == self.value,
-            "!=": x != self.value,
-        }[self.op]
+        return _OPERATORS[self.op](abs(measured) if self.absolute else measured, self.value)
 
     def __str__(self) -> str:
         name = f"abs({self.metric})" if self.absolute else self.metric
         return f"{name} {self.op} {self.value:g}"
 
 
-class Waiver(BaseModel):
+@dataclass(frozen=True)
+class Waiver:
     """Lets matching findings through the gate until ``expires``, with a named owner and reason."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid", "str_min_length": 1}
 
-    rule: Annotated[str, Field(min_length=1)]
+    rule: str
     """A rule id or glob (``code.secret.*``)."""
+    reason: str
+    owner: str
+    expires: dt.date
     path: str = "**"
     """A path glob: ``*`` stays within a directory, ``**`` crosses directories."""
-    reason: Annotated[str, Field(min_length=1)]
-    owner: Annotated[str, Field(min_length=1)]
-    expires: dt.date
 
 
-class RuleLists(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class RuleLists:
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
     deny: tuple[str, ...] = ()
     """Rule globs that fail the gate at any severity."""
@@ -126,22 +107,26 @@ class RuleLists(BaseModel):
     """Rule globs that never fail the gate."""
 
 
-class Policy(BaseModel):
-    """A gate's rules for findings and metrics."""
+@dataclass(frozen=True)
+class Policy:
+    """A gate's rules for findings and metrics; ``Policy()`` fails on high and above."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
     version: Literal[1] = 1
-    fail_on: Threshold = Severity.HIGH
-    categories: dict[Category, Threshold] = {}
-    rules: RuleLists = RuleLists()
+    fail_on: Severity | Literal["never"] = Severity.HIGH
+    categories: Mapping[Category, Severity | Literal["never"]] = field(default_factory=dict)
+    rules: RuleLists = field(default_factory=RuleLists)
     waivers: tuple[Waiver, ...] = ()
     metrics: tuple[MetricThreshold, ...] = ()
 
     def threshold(self, category: Category) -> Severity | None:
         """The lowest severity that fails the gate for ``category``; None when it never fails."""
         value = self.categories.get(category, self.fail_on)
-        return None if value == _NEVER else Severity(value)
+        return None if value == NEVER else Severity(value)
+
+    def with_fail_on(self, severity: Severity) -> Policy:
+        return dataclasses.replace(self, fail_on=severity)
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -158,6 +143,9 @@ def load_policy(path: str | Path) -> Policy:
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy YAML text; ``source`` names it in errors."""
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -171,30 +159,73 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         data = {}
     if not isinstance(data, dict):
         raise PolicyError(f"{source}:1: a policy is a mapping of settings (fail_on, categories, rules, waivers, metrics)")
+
+    def fail(loc: tuple[Any, ...], message: str) -> PolicyError:
+        where = ".".join(str(part) for part in loc) or "policy"
+        return PolicyError(f"{source}:{_line_of(node, loc)}: {where}: {message}")
+
+    # Severity names are case-insensitive and metric thresholds are written as text:
+    # both are normalised here, where the YAML location is still known.
     try:
-        return Policy.model_validate(data)
+        data = _normalise(data)
+    except _NormaliseError as exc:
+        raise fail(exc.loc, exc.message) from None
+    try:
+        return TypeAdapter(Policy).validate_python(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(part for part in error["loc"] if part != "[key]")  # pydantic marks bad mapping keys so
-        line = _line_of(node, loc)
-        where = ".".join(str(part) for part in loc) or "policy"
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if error["type"] == "unexpected_keyword_argument":
             message = "unknown setting; check its spelling"
-        raise PolicyError(f"{source}:{line}: {where}: {message}") from None
+        raise fail(loc, message) from None
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+class _NormaliseError(Exception):
+    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
+        self.loc, self.message = loc, message
+
+
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    if "fail_on" in data:
+        data["fail_on"] = _threshold(data["fail_on"], ("fail_on",))
+    if isinstance(data.get("categories"), dict):
+        data["categories"] = {k: _threshold(v, ("categories", k)) for k, v in data["categories"].items()}
+    if isinstance(data.get("metrics"), list):
+        metrics = []
+        for i, item in enumerate(data["metrics"]):
+            try:
+                metrics.append(MetricThreshold.parse(item) if isinstance(item, str) else item)
+            except ValueError as exc:
+                raise _NormaliseError(("metrics", i), str(exc)) from None
+        data["metrics"] = metrics
+    return data
+
+
+def _threshold(value: Any, loc: tuple[Any, ...]) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() == NEVER:
+        return NEVER
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise _NormaliseError(loc, str(exc)) from None
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
     """The 1-based line of the YAML node at ``loc``, or of the nearest enclosing one."""
-    line = node.start_mark.line + 1 if node is not None else 1
+    import yaml
+
+    line: int = node.start_mark.line + 1 if node is not None else 1
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(part)), None)
-            key = next((k for k, _ in node.value if k.value == str(part)), None)
-            if match is None:
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
                 return line
-            node = match
-            line = (key or match).start_mark.line + 1
+            key, node = pair
+            line = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
             line = node.start_mark.line + 1

@@ -6,17 +6,11 @@ meaning comes from its file name, and a ``.py`` file is never taken for a CSV ta
 
 from __future__ import annotations
 
-import bz2
 import fnmatch
 import io
-import json
-import lzma
 import mmap
-import pickletools
 import re
 import struct
-import tarfile
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -141,6 +135,8 @@ def _detect_binary(path: Source, head: bytes, size: int) -> Detection | None:
 
 
 def _detect_zip(path: Source) -> Detection:
+    import zipfile
+
     try:
         with zipfile.ZipFile(_open(path)) as archive:
             names = archive.namelist()
@@ -159,6 +155,8 @@ def _detect_zip(path: Source) -> Detection:
 
 
 def _detect_tar(path: Source) -> Detection:
+    import tarfile
+
     try:
         with tarfile.open(fileobj=_open(path), mode="r:") as archive:
             names = {member.name for member in archive.getmembers()}
@@ -171,37 +169,52 @@ def _detect_tar(path: Source) -> Detection:
 
 def _detect_compressed(head: bytes) -> Detection | None:
     """gzip, bz2, xz, lzma, lz4 and zlib streams; joblib writes pickles in each of them."""
-    name: str | None = None
-    inner = b""
-    try:
-        if head.startswith(b"\x1f\x8b"):
-            name = "gzip"
-            inner = zlib.decompressobj(wbits=31).decompress(head, 4096)
-        elif head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
-            name = "bz2"
-            inner = bz2.BZ2Decompressor().decompress(head, 4096)
-        elif head.startswith(b"\xfd7zXZ\x00"):
-            name = "xz"
-            inner = lzma.LZMADecompressor().decompress(head, 4096)
-        elif head.startswith(b"\x04\x22\x4d\x18"):
-            return Detection(Kind.ARCHIVE, "lz4")
-        elif head[:1] == b"\x78" and len(head) > 2 and (head[0] * 256 + head[1]) % 31 == 0:
-            inner = zlib.decompressobj().decompress(head, 4096)
-            name = "zlib"
-        elif head.startswith(b"\x5d\x00\x00"):
-            inner = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(head, 4096)
-            name = "lzma"
-    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError):
-        return Detection(Kind.ARCHIVE, name) if name in ("gzip", "bz2", "xz") else None
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Detection(Kind.ARCHIVE, "lz4")
+    name = _compression_of(head)
     if name is None:
         return None
+    try:
+        inner = _decompress_head(name, head)
+    except Exception:  # any decoding failure of a corrupt stream: the header alone decides
+        return Detection(Kind.ARCHIVE, name) if name in ("gzip", "bz2", "xz") else None
     if _PICKLE_PROTOCOL_HEADER.match(inner) or _looks_like_old_pickle(inner):
         return Detection(Kind.MODEL, f"pickle-{name}")
     if len(inner) > 262 and inner[257:262] == b"ustar":
         return Detection(Kind.ARCHIVE, f"tar-{name}")
-    if name == "zlib" and not inner:
-        return None
+    if name in ("zlib", "lzma") and not inner:
+        return None  # two bytes that happen to look like a zlib or lzma header
     return Detection(Kind.ARCHIVE, name)
+
+
+def _compression_of(head: bytes) -> str | None:
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head[:1] == b"\x78" and len(head) > 2 and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"
+    if head.startswith(b"\x5d\x00\x00"):
+        return "lzma"
+    return None
+
+
+def _decompress_head(name: str, head: bytes) -> bytes:
+    """The first few KiB of the decompressed stream (bz2 and lzma are imported only when met)."""
+    if name == "gzip":
+        return zlib.decompressobj(wbits=31).decompress(head, 4096)
+    if name == "zlib":
+        return zlib.decompressobj().decompress(head, 4096)
+    if name == "bz2":
+        import bz2
+
+        return bz2.BZ2Decompressor().decompress(head, 4096)
+    import lzma
+
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ if name == "xz" else lzma.FORMAT_ALONE)
+    return decompressor.decompress(head, 4096)
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
@@ -280,6 +293,8 @@ def _looks_like_old_pickle(head: bytes) -> bool:
     """Protocol 0 and 1 pickles have no header: parse their first opcodes (never run them)."""
     if not head or head[:1] not in b"(}]cdl)ILFSVNTJKMGUX\x80":
         return False
+    import pickletools
+
     count = 0
     try:
         for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
@@ -336,6 +351,8 @@ def _tail_has(path: Source, size: int, needle: bytes) -> bool:
 
 
 def _is_json_lines(head: bytes) -> bool:
+    import json
+
     lines = [line for line in head.split(b"\n")[:8] if line.strip()]
     if len(lines) < 2 and not head.endswith(b"\n"):
         lines = lines[:-1] if len(head) >= HEAD_SIZE else lines

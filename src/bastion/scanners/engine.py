@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +61,9 @@ def _run(
     total = len(entries)
     results: list[tuple[Artifact, list[Finding]]] = []
     if workers > 1 and total >= _POOL_MIN_FILES and _worth_a_pool(entries):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         workers = min(workers, total)
         chunksize = max(1, min(64, total // (workers * 8)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,8 @@ class NotebookError(ValueError):
 
 def notebook_segments(data: bytes) -> Iterator[NotebookSegment]:
     """Sources and text outputs of every cell; base64 images are left out."""
+    import json
+
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -50,6 +51,8 @@ def _text(value: Any) -> str:
 
 
 def _output_text(output: dict[str, Any]) -> str:
+    import json
+
     parts = [_text(output.get("text"))]
     data = output.get("data")
     if isinstance(data, dict):
