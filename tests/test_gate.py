@@ -181,3 +181,16 @@ def test_policy_errors_name_the_line() -> None:
         parse_policy("waivers:\n  - rule: a.b\n    reason: why\n    owner: ''\n    expires: 2030-01-01\n", "p.yaml")
     with pytest.raises(PolicyError, match=r"^p.yaml:2: categories.secrets: "):
         parse_policy("categories:\n  secrets: high\n", "p.yaml")
+
+
+def test_sarif_marks_waived_findings_as_suppressed(tmp_path: Path, run_bastion: Any) -> None:
+    fixtures = tmp_path / "tests" / "fixtures"
+    fixtures.mkdir(parents=True)
+    (fixtures / "keys.py").write_text('k = "AKIA' + 'QX7RZ2M5T6L3B4N7"\n')
+    (tmp_path / "policy.yaml").write_text(WAIVER.format(expires="2099-12-31"))
+    result = run_bastion("scan", "tests", "--policy", "policy.yaml", "--format", "sarif", cwd=tmp_path)
+    assert result.returncode == 0
+    (sarif_result,) = json.loads(result.stdout)["runs"][0]["results"]
+    (suppression,) = sarif_result["suppressions"]
+    assert suppression["kind"] == "external"
+    assert "revoked key kept as a fixture" in suppression["justification"]

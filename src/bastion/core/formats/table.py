@@ -34,7 +34,7 @@ class TableFormatter(Formatter):
             file=buffer,
             force_terminal=self.color,
             no_color=not self.color,
-            width=self.width or 120,
+            width=self.width or (None if self.color else 120),  # a terminal's own width; 120 in files
             highlight=False,
         )
         if report.findings:
