@@ -17,6 +17,8 @@ class ScanOptions:
 
     target: str | None = None
     """The label column of a dataset (``--target``), for poisoning and label checks."""
+    rules: Path | None = None
+    """A file of integrity rules (SQL boolean expressions) that every dataset row must satisfy."""
 
 
 @dataclass(slots=True)
