@@ -221,3 +221,19 @@ def test_binary_garbage_and_empty_files(tmp_path: Path) -> None:
     (tmp_path / "empty.pt").write_bytes(b"")
     assert detect_file(tmp_path / "model.pkl") == (Kind.UNKNOWN, "binary")
     assert detect_file(tmp_path / "empty.pt") == (Kind.UNKNOWN, "empty")
+
+
+def test_pickles_without_a_protocol_header_are_models(tmp_path: Path) -> None:
+    # The unpickler needs no PROTO opcode: a stream starting straight with SHORT_BINUNICODE still runs.
+    (tmp_path / "a.bin").write_bytes(b"\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.")
+    # A first string longer than the detection window must not hide what follows it.
+    (tmp_path / "b.bin").write_bytes(b"V" + b"a" * 70_000 + b"\ncos\nsystem\n(Vid\ntR.")
+    assert detect_file(tmp_path / "a.bin") == (Kind.MODEL, "pickle")
+    assert detect_file(tmp_path / "b.bin") == (Kind.MODEL, "pickle")
+
+
+def test_minified_text_without_newlines_stays_text(tmp_path: Path) -> None:
+    (tmp_path / "bundle.js").write_text("const a=1;" * 10_000)
+    (tmp_path / "notes.txt").write_text("Version 1.0\nSome notes\n")
+    assert detect_file(tmp_path / "bundle.js") == (Kind.CODE, "text")
+    assert detect_file(tmp_path / "notes.txt") == (Kind.CODE, "text")

@@ -129,27 +129,35 @@ def _detect_binary(path: Source, head: bytes, size: int) -> Detection | None:
     protobuf = _detect_protobuf(path, head)
     if protobuf is not None:
         return protobuf
-    if _looks_like_old_pickle(head):
+    if _looks_like_headerless_pickle(head, size):
         return Detection(Kind.MODEL, "pickle")
     return None
 
 
 def _detect_zip(path: Source) -> Detection:
-    import zipfile
+    # Imported here: the models package imports this module. Its lenient reader takes what torch
+    # loads (wrong CRCs, odd local headers) and lists 200k names in a fraction of a second.
+    from bastion.scanners.models._zip import ZipError, read_names
 
     try:
-        with zipfile.ZipFile(_open(path)) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        if isinstance(path, bytes):
+            raw = read_names(path)
+        else:
+            with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                raw = read_names(view)
+    except (ZipError, OSError, ValueError):
         return Detection(Kind.ARCHIVE, "zip")
-    base = {name.rsplit("/", 1)[-1] for name in names}
-    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+    # One string of all names, one per line, so each rule is a single search (exact while no name holds a newline).
+    listing = b"\n" + b"\n".join(raw) + b"\n"
+    if listing.count(b"\n") != len(raw) + 1:
+        listing = b"\n" + b"\n".join(name.replace(b"\n", b"\r") for name in raw) + b"\n"
+    if b"/data.pkl\n" in listing or b"\ndata.pkl\n" in listing:
         return Detection(Kind.MODEL, "pytorch-zip")
-    if "config.json" in names and ("model.weights.h5" in names or "metadata.json" in names):
+    if b"\nconfig.json\n" in listing and (b"\nmodel.weights.h5\n" in listing or b"\nmetadata.json\n" in listing):
         return Detection(Kind.MODEL, "keras-v3")
-    if names and all(name.endswith(".npy") for name in names):
+    if raw and listing.count(b".npy\n") == len(raw):
         return Detection(Kind.MODEL, "numpy-npz")
-    if "saved_model.pb" in base or any(name.endswith((".pkl", ".pickle", ".joblib")) for name in names):
+    if re.search(rb"(\.pkl|\.pickle|\.joblib|[\n/]saved_model\.pb)\n", listing):
         return Detection(Kind.MODEL, "zip")
     return Detection(Kind.ARCHIVE, "zip")
 
@@ -178,7 +186,7 @@ def _detect_compressed(head: bytes) -> Detection | None:
         inner = _decompress_head(name, head)
     except Exception:  # any decoding failure of a corrupt stream: the header alone decides
         return Detection(Kind.ARCHIVE, name) if name in ("gzip", "bz2", "xz") else None
-    if _PICKLE_PROTOCOL_HEADER.match(inner) or _looks_like_old_pickle(inner):
+    if _PICKLE_PROTOCOL_HEADER.match(inner) or _looks_like_headerless_pickle(inner):
         return Detection(Kind.MODEL, f"pickle-{name}")
     if len(inner) > 262 and inner[257:262] == b"ustar":
         return Detection(Kind.ARCHIVE, f"tar-{name}")
@@ -289,23 +297,54 @@ def _varint(data: mmap.mmap | bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _looks_like_old_pickle(head: bytes) -> bool:
-    """Protocol 0 and 1 pickles have no header: parse their first opcodes (never run them)."""
-    if not head or head[:1] not in b"(}]cdl)ILFSVNTJKMGUX\x80":
+# Every opcode byte the unpickler knows (pickletools.opcodes), so the first byte can be checked
+# without importing pickletools.
+_PICKLE_OPCODE_BYTES = frozenset(
+    b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c"
+    b"\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98"
+)
+
+
+def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
+    """A pickle without a PROTO header (protocols 0 and 1, or any stream the unpickler still runs).
+
+    The first opcodes are parsed, never run. A stream parsing cleanly to STOP, or through many
+    opcodes, is a pickle; so is a first opcode whose argument runs past the detection window of a
+    larger file (a long first string must not hide what follows it).
+    """
+    if not head or head[0] not in _PICKLE_OPCODE_BYTES:
         return False
     import pickletools
 
     count = 0
+    position = 0
     try:
-        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+        for opcode, _arg, position in pickletools.genops(io.BytesIO(head)):  # noqa: B007
             count += 1
             if opcode.name == "STOP":
                 return count >= 2
             if count >= 64:
                 return True
     except Exception:  # truncated or not a pickle at all: decide by what parsed cleanly
-        return count >= 16
+        if count >= 16:
+            return True
+        cut_by_window = size is not None and size > len(head)
+        return count <= 1 and cut_by_window and position == 0 and _first_argument_runs_past(head)
     return False
+
+
+def _first_argument_runs_past(head: bytes) -> bool:
+    """Whether the first opcode's argument (a newline-ended or length-prefixed string) ends beyond ``head``."""
+    op = head[0]
+    # Of the newline-ended arguments only strings can be that long and still load (a 64 KiB module
+    # name or number cannot); a text file starting with V and holding no newline is no text file.
+    if op == 0x56 or (op == 0x53 and head[1:2] in (b"'", b'"')):
+        return b"\n" not in head
+    widths = {0x58: 4, 0x42: 4, 0x54: 4, 0x8D: 8, 0x8E: 8, 0x96: 8, 0x8C: 1, 0x43: 1, 0x55: 1}
+    width = widths.get(op)
+    if width is None or len(head) < 1 + width:
+        return False
+    return int.from_bytes(head[1 : 1 + width], "little") > len(head) - 1 - width
 
 
 def _is_text(head: bytes) -> bool:
