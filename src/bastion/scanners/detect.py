@@ -85,14 +85,26 @@ def detect(source: Source, head: bytes, size: int, name: str | None = None) -> D
     """The kind and format of ``source`` (a file, or a member's bytes called ``name``), whose first bytes are ``head``."""
     if size == 0:
         return Detection(Kind.UNKNOWN, "empty")
-    binary = _detect_binary(source, head, size)
+    if name is None:
+        name = source.name if isinstance(source, Path) else ""
+    binary = _detect_binary(source, head, size) or _detect_by_model_name(name, head)
     if binary is not None:
         return binary
     if not _is_text(head):
         return Detection(Kind.UNKNOWN, "binary")
-    if name is None:
-        name = source.name if isinstance(source, Path) else ""
     return _detect_text(source, name, head, size)
+
+
+def _detect_by_model_name(name: str, head: bytes) -> Detection | None:
+    """Model formats whose damaged files no longer look like themselves: a file named like one and
+    starting like one goes to its handler, which reports what is wrong instead of letting it pass."""
+    if name == "keras_metadata.pb":
+        return Detection(Kind.MODEL, "keras-metadata")
+    if head[:1] == b"\x08" and (name.endswith(".onnx") or name == "saved_model.pb"):
+        return Detection(Kind.MODEL, "onnx" if name.endswith(".onnx") else "tf-savedmodel")
+    if head[8:10] == b'{"' or (name.endswith(".safetensors") and len(head) >= 8):
+        return Detection(Kind.MODEL, "safetensors")
+    return None
 
 
 def detect_bytes(data: bytes, name: str) -> Detection:
@@ -317,9 +329,8 @@ def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
     import pickletools
 
     count = 0
-    position = 0
     try:
-        for opcode, _arg, position in pickletools.genops(io.BytesIO(head)):  # noqa: B007
+        for opcode, _arg, _position in pickletools.genops(io.BytesIO(head)):
             count += 1
             if opcode.name == "STOP":
                 return count >= 2
@@ -329,7 +340,7 @@ def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
         if count >= 16:
             return True
         cut_by_window = size is not None and size > len(head)
-        return count <= 1 and cut_by_window and position == 0 and _first_argument_runs_past(head)
+        return count == 0 and cut_by_window and _first_argument_runs_past(head)
     return False
 
 

@@ -45,6 +45,7 @@ _HANDLERS: dict[str, tuple[str, str]] = {
     "keras-v3": ("bastion.scanners.models.keras", "scan_keras_v3"),
     "hdf5": ("bastion.scanners.models.keras", "scan_hdf5"),
     "tf-savedmodel": ("bastion.scanners.models.savedmodel", "scan_savedmodel"),
+    "keras-metadata": ("bastion.scanners.models.savedmodel", "scan_keras_metadata"),
     "onnx": ("bastion.scanners.models.onnx", "scan_onnx"),
     "gguf": ("bastion.scanners.models.gguf", "scan_gguf"),
     "safetensors": ("bastion.scanners.models.safetensors", "scan_safetensors"),
