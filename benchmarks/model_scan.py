@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         anchor_note = str(exc)
         print(f"anchors: {exc}", file=sys.stderr)
     kit = tools.Tools(bastion=args.bastion, scratch=scratch)
+    compile_bytecode(args.bastion)
     results: dict[str, Any] = {
         "machine": machine_info(),
         "bastion": bastion_info(args.bastion),
@@ -98,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.replace(tmp, out)
     print(f"\nresults: {out}")
     return 0
+
+
+def compile_bytecode(bastion: Path) -> None:
+    """Compile Bastion's modules as an install does: the anchors were pip-installed with their bytecode,
+    and a shell with PYTHONDONTWRITEBYTECODE set would otherwise make every Bastion run compile its sources."""
+    script = "import bastion, compileall, os; compileall.compile_dir(os.path.dirname(bastion.__file__), quiet=1)"
+    subprocess.run([str(bastion.parent / "python"), "-c", script], check=True)
 
 
 def speed(args: argparse.Namespace, kit: tools.Tools, workdir: Path, timeout: float) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     from bastion import __version__
-    from bastion.cli import demo, scan
+    from bastion.cli import anonymize, demo, keys, profile, scan
 
     parser = Parser(
         prog="bastion",
@@ -29,6 +29,6 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
-    for module in (scan, demo):
+    for module in (scan, profile, demo, anonymize, keys):
         module.register(commands)
     return parser

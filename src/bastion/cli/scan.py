@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.cli.output import emit
+from bastion.cli.profile import rules_file
 from bastion.core import BastionError, Report, Severity
 
 FORMATS = ("table", "json", "sarif")
@@ -32,6 +33,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--policy", type=Path, help="policy file with thresholds, rule lists, waivers")
     parser.add_argument("--target", metavar="COLUMN", help="label column of datasets (poisoning and label checks)")
+    parser.add_argument(
+        "--rules", type=rules_file, metavar="FILE", help="integrity rules of datasets: a YAML list of SQL boolean expressions"
+    )
     parser.add_argument("--no-digest", action="store_true", help="skip SHA-256 digests (sha256: null)")
     parser.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: one per core)")
     parser.set_defaults(run=run)
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         report = scan_paths(
             args.paths,
             scanners=load_scanners(),
-            options=ScanOptions(target=args.target),
+            options=ScanOptions(target=args.target, rules=args.rules),
             digest=not args.no_digest,
             jobs=args.jobs,
             progress=progress.update,

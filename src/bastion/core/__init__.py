@@ -1,9 +1,10 @@
 """Bastion's shared vocabulary: artifacts, findings, reports and their output formats."""
 
 from bastion.core.artifact import Artifact, Kind, ScanStatus
-from bastion.core.atomic import atomic_open, atomic_write
+from bastion.core.atomic import atomic_open, atomic_path, atomic_write
 from bastion.core.errors import BastionError
 from bastion.core.finding import Category, Finding, Location, Severity
+from bastion.core.home import bastion_home
 from bastion.core.report import GateResult, Report, WaivedFinding
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "Severity",
     "WaivedFinding",
     "atomic_open",
+    "atomic_path",
     "atomic_write",
+    "bastion_home",
 ]

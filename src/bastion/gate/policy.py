@@ -33,9 +33,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from bastion.core import BastionError, Category, Severity
+
+if TYPE_CHECKING:
+    from bastion.core.yaml_document import YamlDocument
 
 NEVER = "never"
 
@@ -131,54 +134,33 @@ class Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; errors name the file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
-    return parse_policy(text, str(path))
+    from bastion.core.yaml_document import read_yaml
+
+    return _validate(read_yaml(Path(path), what="policy file", error=PolicyError))
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy YAML text; ``source`` names it in errors."""
-    import yaml
-    from pydantic import TypeAdapter, ValidationError
+    from bastion.core.yaml_document import parse_yaml
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{source}{where}: not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
-    if data is None:
-        data = {}
+    return _validate(parse_yaml(text, source, error=PolicyError))
+
+
+def _validate(document: YamlDocument) -> Policy:
+    data = {} if document.data is None else document.data
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}:1: a policy is a mapping of settings (fail_on, categories, rules, waivers, metrics)")
-
-    def fail(loc: tuple[Any, ...], message: str) -> PolicyError:
-        where = ".".join(str(part) for part in loc) or "policy"
-        return PolicyError(f"{source}:{_line_of(node, loc)}: {where}: {message}")
-
+        raise PolicyError(
+            f"{document.source}:1: a policy is a mapping of settings (fail_on, categories, rules, waivers, metrics)"
+        )
     # Severity names are case-insensitive and metric thresholds are written as text:
     # both are normalised here, where the YAML location is still known.
     try:
         data = _normalise(data)
     except _NormaliseError as exc:
-        raise fail(exc.loc, exc.message) from None
-    try:
-        return TypeAdapter(Policy).validate_python(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(part for part in error["loc"] if part != "[key]")  # pydantic marks bad mapping keys so
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "unexpected_keyword_argument":
-            message = "unknown setting; check its spelling"
-        raise fail(loc, message) from None
+        raise PolicyError(document.message(exc.loc, exc.message)) from None
+    from bastion.core.yaml_document import validate
+
+    return validate(document, Policy, data, error=PolicyError)
 
 
 class _NormaliseError(Exception):
@@ -212,23 +194,3 @@ def _threshold(value: Any, loc: tuple[Any, ...]) -> Any:
         return Severity.parse(value)
     except ValueError as exc:
         raise _NormaliseError(loc, str(exc)) from None
-
-
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at ``loc``, or of the nearest enclosing one."""
-    import yaml
-
-    line: int = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if pair is None:
-                return line
-            key, node = pair
-            line = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line

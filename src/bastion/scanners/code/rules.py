@@ -6,6 +6,7 @@ the way gitleaks does it: most files hold none, so most patterns never run.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Callable
@@ -49,52 +50,57 @@ def _github_checksum(token: str) -> bool | None:
     return encoded.rjust(6, "0") == body[30:] or None
 
 
-RULES: tuple[SecretRule, ...] = (
-    SecretRule(
-        id="code.secret.aws-access-key-id",
-        description="AWS access key ID",
-        keywords=(b"akia", b"asia", b"abia", b"acca", b"a3t"),
-        pattern=re.compile(rb"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})(?![A-Za-z0-9])"),
-        severity=Severity.HIGH,
-        min_entropy=3.0,
-    ),
-    SecretRule(
-        id="code.secret.aws-secret-access-key",
-        description="AWS secret access key",
-        keywords=(b"aws", b"amazon"),
-        pattern=re.compile(
-            rb"(?i)(?:aws|amazon)[\w.\-]{0,20}?(?:secret|private)[\w.\-]{0,20}?['\"]?\s*(?:=|:|:=|=>|,)\s*[rbu]?['\"]?"
-            rb"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+@functools.cache
+def default_rules() -> tuple[SecretRule, ...]:
+    """Bastion's own rules, compiled on first use: a scan that meets no text file never pays for them."""
+    return (
+        SecretRule(
+            id="code.secret.aws-access-key-id",
+            description="AWS access key ID",
+            keywords=(b"akia", b"asia", b"abia", b"acca", b"a3t"),
+            pattern=re.compile(rb"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})(?![A-Za-z0-9])"),
+            severity=Severity.HIGH,
+            min_entropy=3.0,
         ),
-        severity=Severity.CRITICAL,
-        min_entropy=4.0,
-    ),
-    SecretRule(
-        id="code.secret.github-token",
-        description="GitHub token",
-        keywords=(b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
-        pattern=re.compile(rb"(?<![A-Za-z0-9_])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})(?![A-Za-z0-9_])"),
-        severity=Severity.CRITICAL,
-        min_entropy=3.5,
-        validate=_github_checksum,
-    ),
-    SecretRule(
-        id="code.secret.github-fine-grained-token",
-        description="GitHub fine-grained personal access token",
-        keywords=(b"github_pat_",),
-        pattern=re.compile(rb"(?<![A-Za-z0-9_])(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])"),
-        severity=Severity.CRITICAL,
-        min_entropy=3.5,
-    ),
-    SecretRule(
-        id="code.secret.private-key",
-        description="private key",
-        keywords=(b"private key",),
-        pattern=re.compile(
-            rb"(-----BEGIN (?:(?:RSA|DSA|EC|OPENSSH|PGP|ENCRYPTED) )?PRIVATE KEY(?: BLOCK)?-----"
-            rb"[\sA-Za-z0-9+/=:,\-]{64,}?-----END[ A-Z]*PRIVATE KEY(?: BLOCK)?-----)"
+        SecretRule(
+            id="code.secret.aws-secret-access-key",
+            description="AWS secret access key",
+            keywords=(b"aws", b"amazon"),
+            pattern=re.compile(
+                rb"(?i)(?:aws|amazon)[\w.\-]{0,20}?(?:secret|private)[\w.\-]{0,20}?['\"]?\s*(?:=|:|:=|=>|,)\s*[rbu]?['\"]?"
+                rb"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+            ),
+            severity=Severity.CRITICAL,
+            min_entropy=4.0,
         ),
-        severity=Severity.CRITICAL,
-        remediation="Revoke the key pair, remove the private key from the file and its history, and keep it in a secret manager.",
-    ),
-)
+        SecretRule(
+            id="code.secret.github-token",
+            description="GitHub token",
+            keywords=(b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
+            pattern=re.compile(rb"(?<![A-Za-z0-9_])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})(?![A-Za-z0-9_])"),
+            severity=Severity.CRITICAL,
+            min_entropy=3.5,
+            validate=_github_checksum,
+        ),
+        SecretRule(
+            id="code.secret.github-fine-grained-token",
+            description="GitHub fine-grained personal access token",
+            keywords=(b"github_pat_",),
+            pattern=re.compile(rb"(?<![A-Za-z0-9_])(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])"),
+            severity=Severity.CRITICAL,
+            min_entropy=3.5,
+        ),
+        SecretRule(
+            id="code.secret.private-key",
+            description="private key",
+            keywords=(b"private key",),
+            pattern=re.compile(
+                rb"(-----BEGIN (?:(?:RSA|DSA|EC|OPENSSH|PGP|ENCRYPTED) )?PRIVATE KEY(?: BLOCK)?-----"
+                rb"[\sA-Za-z0-9+/=:,\-]{64,}?-----END[ A-Z]*PRIVATE KEY(?: BLOCK)?-----)"
+            ),
+            severity=Severity.CRITICAL,
+            remediation=(
+                "Revoke the key pair, remove the private key from the file and its history, and keep it in a secret manager."
+            ),
+        ),
+    )

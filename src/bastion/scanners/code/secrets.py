@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bastion.core import Category, Finding, Kind, Location
 from bastion.scanners.code.notebook import NotebookError, notebook_segments
-from bastion.scanners.code.rules import RULES, SecretRule
+from bastion.scanners.code.rules import SecretRule, default_rules
 from bastion.scanners.interface import ScanError, Scanner, ScanTarget
 
 _PLACEHOLDER_MARKERS = ("EXAMPLE", "example", "XXXXXXXX", "xxxxxxxx", "<", "${", "{{")
@@ -22,8 +22,14 @@ class SecretScanner(Scanner):
     name = "secrets"
     kinds = frozenset({Kind.CODE, Kind.DEPENDENCIES, Kind.NOTEBOOK})
 
-    def __init__(self, rules: Iterable[SecretRule] = RULES) -> None:
-        self.rules = tuple(rules)
+    def __init__(self, rules: Iterable[SecretRule] | None = None) -> None:
+        self._rules = tuple(rules) if rules is not None else None
+
+    @property
+    def rules(self) -> tuple[SecretRule, ...]:
+        if self._rules is None:
+            self._rules = default_rules()
+        return self._rules
 
     def scan(self, target: ScanTarget) -> list[Finding]:
         data = target.read_bytes()

@@ -1,7 +1,34 @@
-"""Dataset scanners: sensitive data, quality and integrity, poisoning and label errors."""
+"""Dataset scanners: sensitive data, quality and integrity, poisoning and label errors.
 
-from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
-from bastion.scanners.data.interface import DatasetAnalysis
-from bastion.scanners.data.scanner import ANALYSES, DataScanner, load_analyses
+The public names load on first use: the scanner is registered with every ``bastion scan``, and
+a scan that meets no dataset should not pay for the dataset machinery.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
+    from bastion.scanners.data.interface import DatasetAnalysis
+    from bastion.scanners.data.scanner import ANALYSES, DataScanner, load_analyses
+
+_PUBLIC = {
+    "ANALYSES": "bastion.scanners.data.scanner",
+    "Column": "bastion.scanners.data.dataset",
+    "DataScanner": "bastion.scanners.data.scanner",
+    "Dataset": "bastion.scanners.data.dataset",
+    "DatasetAnalysis": "bastion.scanners.data.interface",
+    "load_analyses": "bastion.scanners.data.scanner",
+    "quote_identifier": "bastion.scanners.data.dataset",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
 
 __all__ = ["ANALYSES", "Column", "DataScanner", "Dataset", "DatasetAnalysis", "load_analyses", "quote_identifier"]

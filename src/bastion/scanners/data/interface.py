@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from bastion.core import Finding
-from bastion.scanners.data.dataset import Dataset
-from bastion.scanners.interface import ScanOptions
+if TYPE_CHECKING:
+    from bastion.core import Finding
+    from bastion.scanners.data.dataset import Dataset
+    from bastion.scanners.interface import ScanOptions
 
 
 class DatasetAnalysis(ABC):

@@ -16,15 +16,16 @@ import importlib
 import io
 import itertools
 import lzma
-import pickletools
 import re
 import struct
-import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import IO, Any, NoReturn, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, Protocol, cast
+
+if TYPE_CHECKING:
+    import tarfile
 
 from bastion.core import Category, Finding, Severity
 from bastion.scanners.detect import HEAD_SIZE, detect_bytes
@@ -614,9 +615,6 @@ class _BufferReader(io.RawIOBase):
         return self._pos
 
 
-_TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError, OverflowError, struct.error)
-
-
 @_whole_file
 def scan_tar(data: ModelBuffer, ctx: ModelContext) -> list[Finding]:
     """Every regular member of a tar (the legacy torch format, plain tars); links are never followed, nothing is extracted."""
@@ -648,9 +646,11 @@ def scan_tar(data: ModelBuffer, ctx: ModelContext) -> list[Finding]:
 
 
 def _open_tar(data: ModelBuffer) -> tarfile.TarFile:
+    import tarfile  # here, not at the top: most model scans never meet a tar
+
     try:
         return tarfile.open(fileobj=cast(IO[bytes], _BufferReader(data)), mode="r:")
-    except _TAR_ERRORS as exc:
+    except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError, OverflowError, struct.error) as exc:
         raise ScanError(f"not a readable tar archive: {exc}") from None
 
 
@@ -723,6 +723,8 @@ def _pickle_extent(content: bytes, start: int) -> tuple[int, list[int], list[str
     stream.seek(start)
     ints: list[int] = []
     names: list[str] = []
+    import pickletools
+
     for opcode, arg, _ in pickletools.genops(stream):
         if isinstance(arg, int) and not isinstance(arg, bool) and opcode.name not in _NOT_VALUES:
             ints.append(arg)
