@@ -237,3 +237,17 @@ def test_minified_text_without_newlines_stays_text(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Version 1.0\nSome notes\n")
     assert detect_file(tmp_path / "bundle.js") == (Kind.CODE, "text")
     assert detect_file(tmp_path / "notes.txt") == (Kind.CODE, "text")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("header-only.csv", "id,name,email\n"),
+        ("one-column.csv", "name\nAnn\nBob\n"),
+        ("wide.csv", ",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join("1" for _ in range(10_000)) + "\n"),
+        ("quoted.csv", 'id,notes\n1,"this quote never closes\n2,x\n'),
+    ],
+)
+def test_text_named_as_a_table_goes_to_the_dataset_reader(tmp_path: Path, name: str, content: str) -> None:
+    (tmp_path / name).write_text(content)
+    assert detect_file(tmp_path / name) == (Kind.DATASET, "csv")

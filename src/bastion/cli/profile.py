@@ -114,7 +114,7 @@ def _head(source: str, limit: int) -> tuple[bytes, int, Path | None]:
 
     try:
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source) and not source.startswith("file://"):
-            import fsspec  # type: ignore[import-untyped]
+            import fsspec
 
             filesystem, path = fsspec.core.url_to_fs(source)
             with filesystem.open(path, "rb") as handle:

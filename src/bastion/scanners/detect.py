@@ -75,6 +75,7 @@ _CODE_SUFFIXES = frozenset(
 )
 _DELIMITERS = (b",", b"\t", b";", b"|")
 _TABLE_SAMPLE = 16 * 1024
+_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv"}
 
 
 Source = Path | bytes
@@ -386,6 +387,10 @@ def _detect_text(path: Source, name: str, head: bytes, size: int) -> Detection:
         delimiter = _table_delimiter(stripped, size <= len(head))
         if delimiter is not None:
             return Detection(Kind.DATASET, "tsv" if delimiter == b"\t" else "csv")
+    if suffix in _TABLE_SUFFIXES:
+        # Text named as a table whose sample cannot show two like rows (a header alone, one column,
+        # a header wider than the sample, a quoted field running on): the dataset reader decides.
+        return Detection(Kind.DATASET, _TABLE_SUFFIXES[suffix])
     if suffix in (".py", ".pyi") or (head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]):
         return Detection(Kind.CODE, "python")
     return Detection(Kind.CODE, "text")

@@ -283,7 +283,7 @@ class Dataset:
                     return copy, [copy]
             return path, [path]
 
-        import fsspec  # type: ignore[import-untyped]
+        import fsspec
 
         filesystem, path = fsspec.core.url_to_fs(source)
         if self.format in _TEXT_FORMATS:

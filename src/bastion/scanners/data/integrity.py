@@ -357,7 +357,7 @@ def evaluate_rules(dataset: Dataset, rules: list[Rule]) -> list[Finding]:
                 message=f"{count} row(s) break rule {rule.name!r}: {_clip(what, 200)}",
                 location=Location(path=dataset.display_path, row=rows[0]),
                 count=int(count),
-                evidence=_clip(rule.expression, 200),
+                evidence=_clip(rule.expression, 200) if rule.description else None,  # else the message shows it
                 remediation="Fix or remove the rows that break the rule, or correct the rule.",
                 extra={"rule": rule.name, "rows": rows},
             )
