@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +130,8 @@ def _scan_file(entry: WalkEntry, job: _Job) -> tuple[Artifact, list[Finding]]:
         size = len(data)
         head = data[:HEAD_SIZE]
         if job.digest:
+            import hashlib  # here: a scan with --no-digest never loads OpenSSL
+
             sha256 = hashlib.sha256(data).hexdigest()
     else:
         with entry.path.open("rb") as handle:
@@ -170,12 +170,16 @@ class _BackgroundDigest:
     def __init__(self, path: Path) -> None:
         self._digest: str | None = None
         self._error: OSError | None = None
+        import threading
+
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
         self._thread.start()
 
     def _run(self, path: Path) -> None:
         try:
             with path.open("rb") as handle:
+                import hashlib
+
                 self._digest = hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as exc:
             self._error = exc
