@@ -134,28 +134,22 @@ class Rule:
 
 def load_rules(path: str | Path) -> list[Rule]:
     """Read and check a rules file; errors name the file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RulesError(f"{path}: rules file not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: cannot read rules file: {exc}") from None
-    return parse_rules(text, str(path))
+    from bastion.core.yaml_document import read_yaml
+
+    document = read_yaml(Path(path), what="rules file", error=RulesError)
+    return _check_rules(document.root, document.source)
 
 
 def parse_rules(text: str, source: str = "<rules>") -> list[Rule]:
     """Check rules YAML ``text``; ``source`` names it in errors."""
+    from bastion.core.yaml_document import parse_yaml
+
+    return _check_rules(parse_yaml(text, source, error=RulesError).root, source)
+
+
+def _check_rules(node: Any, source: str) -> list[Rule]:
     import yaml
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise RulesError(f"{source}{where}: not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{source}: not valid YAML: {exc}") from None
     if node is None:
         raise RulesError(f"{source}:1: no rules; write a list of rules, each with a name and a rule")
     if not isinstance(node, yaml.SequenceNode):
