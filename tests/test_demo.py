@@ -12,5 +12,13 @@ def test_demo_builds_and_scans_the_example_project(tmp_path: Path, run_bastion: 
     assert result.returncode == 0, result.stderr
     assert "code.secret.aws-access-key-id" in result.stdout
     assert "code.secret.github-token" in result.stdout
+    for rule in ("data.pii.person", "data.pii.email-address", "data.pii.us-ssn"):
+        assert rule in result.stdout, rule
     assert "Gate: FAIL" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["README.md", "explore.ipynb", "requirements.txt", "train.py"]
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "README.md",
+        "explore.ipynb",
+        "patients.csv",
+        "requirements.txt",
+        "train.py",
+    ]

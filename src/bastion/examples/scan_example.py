@@ -55,5 +55,30 @@ def build_scan_example(workdir: Path | None = None) -> Path:
         "nbformat_minor": 5,
     }
     (root / "explore.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
+    _write_patients(root / "patients.csv")
     (root / "README.md").write_text("# Example project\n\nA tiny project with problems planted for `bastion demo`.\n")
     return root
+
+
+def _write_patients(path: Path, rows: int = 200) -> None:
+    """Synthetic patient identities (Faker, fixed seed) beside a diagnostic measurement: PII to find."""
+    import csv
+
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(7)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["patient_name", "email", "ssn", "birth_date", "mean_radius", "diagnosis"])
+        for _ in range(rows):
+            writer.writerow(
+                [
+                    fake.name(),
+                    fake.email(),
+                    fake.ssn(),
+                    fake.date_of_birth(minimum_age=18, maximum_age=90).isoformat(),
+                    round(fake.pyfloat(min_value=6, max_value=28), 2),
+                    fake.random_element(["benign", "malignant"]),
+                ]
+            )
