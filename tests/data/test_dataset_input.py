@@ -502,12 +502,15 @@ def test_cli_mixed_encodings(tmp_path: Path, scan_json: Any) -> None:
     assert (finding["location"]["line"], finding["count"], finding["severity"]) == (3, 1, "low")
 
 
-def test_cli_quoted_field_spanning_the_whole_file(tmp_path: Path, scan_json: Any) -> None:
+def test_cli_quoted_field_spanning_the_whole_file(tmp_path: Path, scan_json: Any, run_bastion: RunBastion) -> None:
     early, late = tmp_path / "early.csv", tmp_path / "late.csv"
-    # From the second line on, one quoted value: detection sees a single line of text, not a table.
+    # From the second line on, one quoted value: the table's name sends it to the reader, which reads
+    # the unclosed quote as a literal character, so every line stays a row and nothing is swallowed.
     early.write_text('id,text\n1,"a quote that never closes\n' + "".join(f"{i},row {i}\n" for i in range(2, 5000)))
     _, report = scan_json(str(early))
-    assert (_scanned(report)["kind"], _scanned(report)["status"]) == ("code", "complete")
+    assert (_scanned(report)["kind"], _scanned(report)["status"]) == ("dataset", "complete")
+    profile = run_bastion("profile", str(early), "--format", "json")
+    assert json.loads(profile.stdout)["rows"] == 4999
     # Past detection's and the sniffer's samples, the reader meets it: one finding says what it swallowed.
     with late.open("w") as handle:
         handle.write("id,text,n\n")

@@ -10,7 +10,7 @@ from bastion.core import Kind
 from bastion.privacy.errors import AnonymizeError
 
 if TYPE_CHECKING:
-    import duckdb
+    pass
 
 # Names that settle the format of a text file whose content alone does not (a one-column CSV has no delimiter).
 _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -56,11 +56,9 @@ class TableFormat:
             )
 
 
-def table_format(path: Path, connection: duckdb.DuckDBPyConnection) -> TableFormat:
+def table_format(path: Path) -> TableFormat:
     """The format of the dataset at ``path``, decided from its content (and its name only for plain text)."""
-    import duckdb
-
-    from bastion.scanners.detect import HEAD_SIZE, detect
+    from bastion.scanners.detect import HEAD_SIZE, detect, table_delimiter
 
     try:
         with path.open("rb") as handle:
@@ -73,13 +71,12 @@ def table_format(path: Path, connection: duckdb.DuckDBPyConnection) -> TableForm
     except OSError as exc:
         raise AnonymizeError(f"{path}: cannot read: {exc.strerror or exc}") from None
     detection = detect(path, head, size)
-    if detection.kind is Kind.DATASET and detection.format == "csv":
-        # Detection saw a consistent delimiter (, ; or |); DuckDB's sniffer says which.
-        try:
-            row = connection.execute("SELECT Delimiter FROM sniff_csv($path)", {"path": str(path)}).fetchone()
-        except duckdb.Error as exc:
-            raise AnonymizeError(f"{path}: cannot read csv data: {describe_error(exc)}") from None
-        return TableFormat("csv", row[0] if row and row[0] else ",")
+    if detection.kind is Kind.DATASET and detection.format in ("csv", "tsv"):
+        # The delimiter every sampled line agrees on. A file taken as a table by its name alone gets its
+        # format's default, so a ragged file fails loudly instead of being read as one merged column
+        # (DuckDB's sniffer picks "|" for such a file).
+        delimiter = table_delimiter(head, size) or ("\t" if detection.format == "tsv" else ",")
+        return TableFormat(detection.format, delimiter)
     name = detection.format if detection.kind is Kind.DATASET else None
     if name is None and detection.kind is Kind.CODE:
         name = _SUFFIXES.get(PurePath(path).suffix.lower())

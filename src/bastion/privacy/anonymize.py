@@ -91,7 +91,7 @@ def anonymize(source: str | Path, output: str | Path, policy: AnonPolicy, *, key
     source, output = Path(source), Path(output)
     connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
     try:
-        fmt = table_format(source, connection)
+        fmt = table_format(source)
         _check_output(source, output, fmt)
         return _Run(connection, source, output, fmt, policy, keys).run()
     finally:

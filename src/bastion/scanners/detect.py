@@ -420,6 +420,13 @@ def _is_json_lines(head: bytes) -> bool:
         return False
 
 
+def table_delimiter(head: bytes, size: int) -> str | None:
+    """The delimiter every sampled line of a table holds equally often (``,`` tab ``;`` ``|``), or None."""
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    delimiter = _table_delimiter(stripped, size <= len(head))
+    return delimiter.decode() if delimiter is not None else None
+
+
 def _table_delimiter(head: bytes, whole_file: bool) -> bytes | None:
     """The delimiter of a CSV/TSV table: every sampled line holds the same number of it."""
     sample = head[:_TABLE_SAMPLE]
