@@ -262,8 +262,6 @@ def _detect_protobuf(path: Source, head: bytes) -> Detection | None:
                 fields = _protobuf_fields(view)
     except (OSError, ValueError):
         return None
-    if fields is None:
-        return None
     if 7 in fields and fields <= _ONNX_FIELDS:
         return Detection(Kind.MODEL, "onnx")
     if 2 in fields and fields <= _SAVED_MODEL_FIELDS:
@@ -271,43 +269,12 @@ def _detect_protobuf(path: Source, head: bytes) -> Detection | None:
     return None
 
 
-def _protobuf_fields(data: mmap.mmap | bytes) -> set[int] | None:
-    """Field numbers of a well-formed top-level protobuf message, or None."""
-    fields: set[int] = set()
-    pos, end = 0, len(data)
-    while pos < end:
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            return None
-        if wire == 0:
-            _, pos = _varint(data, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            pos += length
-        elif wire == 5:
-            pos += 4
-        else:
-            return None
-        if pos > end:
-            return None
-        fields.add(number)
-    return fields
+def _protobuf_fields(data: mmap.mmap | bytes) -> set[int]:
+    """Field numbers of a top-level protobuf message; ``ValueError`` when it is not well formed."""
+    # Imported here, as _detect_zip does: the models package imports this module.
+    from bastion.scanners.models._protobuf import iter_fields
 
-
-def _varint(data: mmap.mmap | bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+    return {field.number for field in iter_fields(data)}
 
 
 # Every opcode byte the unpickler knows (pickletools.opcodes), so the first byte can be checked
