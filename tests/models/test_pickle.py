@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bastion.core import Finding, Kind, Severity
 from bastion.scanners.interface import ScanError, ScanTarget
-from bastion.scanners.models import pickle as pickle_analysis
+from bastion.scanners.models import _pickle_parser
 from bastion.scanners.models.allowlist import Verdict, classify
 from bastion.scanners.models.context import Budget, LimitExceeded, Limits, ModelContext
 from bastion.scanners.models.pickle import Action, analyze_pickle, scan_pickle
@@ -538,7 +538,7 @@ def test_the_opcode_budget_stops_the_scan_with_what_was_found() -> None:
 
 
 def test_the_memo_bound_stops_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pickle_analysis, "MAX_MEMO", 10)
+    monkeypatch.setattr(_pickle_parser, "MAX_MEMO", 10)
     data = b"\x80\x02N" + b"".join(b"r" + struct.pack("<I", i) for i in range(20_000)) + b"."
     with pytest.raises(LimitExceeded):
         scan_pickle(data, ModelContext("m.pkl"))
@@ -569,7 +569,7 @@ def test_huge_lengths_are_not_materialized() -> None:
 
 
 def test_long_strings_are_validated_in_chunks_and_kept_as_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pickle_analysis, "MAX_TEXT", 8)
+    monkeypatch.setattr(_pickle_parser, "MAX_TEXT", 8)
     text = "é" * 40
     module = Asm().proto(4).unicode(text).unicode("system").raw(b"\x93").empty_tuple().reduce().stop()
     findings, error = scan(module.bytes())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 Run = Callable[[argparse.Namespace], int]
@@ -19,9 +20,14 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser() -> Parser:
+COMMANDS = ("scan", "profile", "demo", "anonymize", "keys", "sbom", "vulndb")
+"""The command modules under ``bastion.cli``, in the order ``--help`` lists them."""
+
+
+def build_parser(argv: Sequence[str] = ()) -> Parser:
+    """The parser; when ``argv`` names a command, only that command's (a scan in a pre-commit hook
+    should not pay for building every other command's options)."""
     from bastion import __version__
-    from bastion.cli import anonymize, demo, keys, profile, scan
 
     parser = Parser(
         prog="bastion",
@@ -29,6 +35,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
-    for module in (scan, profile, demo, anonymize, keys):
-        module.register(commands)
+    named = argv[0] if argv and argv[0] in COMMANDS else None
+    for name in COMMANDS if named is None else (named,):
+        importlib.import_module(f"bastion.cli.{name}").register(commands)
     return parser

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     root = build_scan_example(args.workdir)
     print(f"Example project written to {root}; scanning it with `bastion scan {root}`:\n", flush=True)
-    status = scan.run(build_parser().parse_args(["scan", str(root)]))
+    argv = ["scan", str(root)]
+    status = scan.run(build_parser(argv).parse_args(argv))
     print(
         f"\nThe scan found what was planted (exit status {status}). "
         "The end-to-end pipeline demo is not yet available: it arrives with `bastion run`."

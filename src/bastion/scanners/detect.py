@@ -12,9 +12,8 @@ import mmap
 import re
 import struct
 import zlib
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from bastion.core import Kind
 
@@ -22,8 +21,7 @@ HEAD_SIZE = 64 * 1024
 """How many leading bytes detection looks at."""
 
 
-@dataclass(frozen=True, slots=True)
-class Detection:
+class Detection(NamedTuple):
     kind: Kind
     format: str | None
 
@@ -277,12 +275,10 @@ def _protobuf_fields(data: mmap.mmap | bytes) -> set[int]:
     return {field.number for field in iter_fields(data)}
 
 
-# Every opcode byte the unpickler knows (pickletools.opcodes), so the first byte can be checked
-# without importing pickletools.
-_PICKLE_OPCODE_BYTES = frozenset(
-    b"().012BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c"
-    b"\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98"
-)
+# The opcodes the unpickler accepts on an empty stack (pickletools.opcodes less those that pop, need a MARK
+# or read the empty memo): a stream opening with any other fails before anything runs, and the first byte
+# decides that without importing pickletools (a torch zip's "little" and "3" members stop here).
+_FIRST_OPCODE_BYTES = frozenset(b"()BCFGIJKLMNPSTUVXc]}\x80\x82\x83\x84\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96\x97")
 
 
 def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
@@ -292,7 +288,7 @@ def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
     opcodes, is a pickle; so is a first opcode whose argument runs past the detection window of a
     larger file (a long first string must not hide what follows it).
     """
-    if not head or head[0] not in _PICKLE_OPCODE_BYTES:
+    if not head or head[0] not in _FIRST_OPCODE_BYTES:
         return False
     import pickletools
 

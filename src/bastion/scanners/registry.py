@@ -12,7 +12,7 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bastion.core import BastionError
 from bastion.scanners.interface import Scanner
@@ -26,8 +26,7 @@ class ScannerLoadError(BastionError):
     """A registered scanner could not be loaded; scanning without it would be incomplete."""
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     name: str
     value: str
     """``module:attribute``, as written in ``entry_points.txt``."""

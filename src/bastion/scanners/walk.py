@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from bastion.core import BastionError
 
 SKIPPED_DIRECTORIES = frozenset({".git"})
 
 
-@dataclass(frozen=True, slots=True)
-class WalkEntry:
+class WalkEntry(NamedTuple):
     """A file found by the walk, or a problem met on the way."""
 
     path: Path

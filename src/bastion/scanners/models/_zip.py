@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import mmap
 import struct
-from dataclasses import dataclass, field
 from typing import TypeAlias
 
 Buffer: TypeAlias = bytes | mmap.mmap
@@ -51,24 +50,36 @@ class ZipError(Exception):
     """The bytes are not a zip archive this reader can make sense of."""
 
 
-@dataclass(slots=True)
 class ZipMember:
     """One entry of the archive, as the central directory describes it (or a local header the directory omits)."""
 
-    name: bytes
-    """The name in the central directory: the one torch and ``zipfile`` look members up by."""
-    flags: int
-    method: int
-    crc: int
-    compressed_size: int
-    size: int
-    """The uncompressed size the directory declares (not trusted: decompression is bounded by the caller)."""
-    header_offset: int
-    """Where the local header starts in the buffer (any prefix before the archive already added)."""
-    data_offset: int = -1
-    """Where the member's data starts; known after ``ZipArchive.locate``, -1 when the local header is unusable."""
-    local_name: bytes | None = None
-    """The name in the local header where it differs: a streaming reader would use it instead."""
+    __slots__ = ("compressed_size", "crc", "data_offset", "flags", "header_offset", "local_name", "method", "name", "size")
+
+    def __init__(
+        self,
+        name: bytes,
+        flags: int,
+        method: int,
+        crc: int,
+        compressed_size: int,
+        size: int,
+        header_offset: int,
+        data_offset: int = -1,
+    ) -> None:
+        self.name = name
+        """The name in the central directory: the one torch and ``zipfile`` look members up by."""
+        self.flags = flags
+        self.method = method
+        self.crc = crc
+        self.compressed_size = compressed_size
+        self.size = size
+        """The uncompressed size the directory declares (not trusted: decompression is bounded by the caller)."""
+        self.header_offset = header_offset
+        """Where the local header starts in the buffer (any prefix before the archive already added)."""
+        self.data_offset = data_offset
+        """Where the member's data starts; known after ``ZipArchive.locate``, -1 when the local header is unusable."""
+        self.local_name: bytes | None = None
+        """The name in the local header where it differs: a streaming reader would use it instead."""
 
     @property
     def is_dir(self) -> bool:
@@ -78,20 +89,22 @@ class ZipMember:
         return self.name.decode("utf-8", "replace")
 
 
-@dataclass(slots=True)
 class Layout:
     """What reading the local headers revealed about how the members sit in the buffer."""
 
-    broken: list[tuple[ZipMember, str]] = field(default_factory=list)
-    """Members whose local header is missing or cut off, with the reason."""
-    overlapping: list[ZipMember] = field(default_factory=list)
-    """Members whose data runs into another member or the central directory (a zip-bomb technique)."""
-    hidden: list[ZipMember] = field(default_factory=list)
-    """Local entries outside every listed member: a streaming reader sees them, torch and ``zipfile`` do not."""
-    renamed: list[ZipMember] = field(default_factory=list)
-    """Members whose local header gives another name (in ``local_name``) than the directory."""
-    views: list[ZipMember] = field(default_factory=list)
-    """Members as their local header describes them, where it disagrees with the directory on method or size."""
+    __slots__ = ("broken", "hidden", "overlapping", "renamed", "views")
+
+    def __init__(self) -> None:
+        self.broken: list[tuple[ZipMember, str]] = []
+        """Members whose local header is missing or cut off, with the reason."""
+        self.overlapping: list[ZipMember] = []
+        """Members whose data runs into another member or the central directory (a zip-bomb technique)."""
+        self.hidden: list[ZipMember] = []
+        """Local entries outside every listed member: a streaming reader sees them, torch and ``zipfile`` do not."""
+        self.renamed: list[ZipMember] = []
+        """Members whose local header gives another name (in ``local_name``) than the directory."""
+        self.views: list[ZipMember] = []
+        """Members as their local header describes them, where it disagrees with the directory on method or size."""
 
 
 class ZipArchive:

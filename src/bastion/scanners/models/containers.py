@@ -20,7 +20,6 @@ import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
@@ -51,9 +50,6 @@ _IN_CHUNK = 1 << 20
 _OUT_CHUNK = 1 << 22
 _RATIO_FLOOR = 64 << 20
 """The ratio bound applies past this output size: a few MiB of zeros is ordinary (sparse arrays), a bomb is not."""
-_file_size: ContextVar[int | None] = ContextVar("_file_size", default=None)
-"""Size of the file at the top of the scan in progress, for the whole-file inflation bound: a nested bomb
-(42.zip) inflates every level modestly, so only the total against the file's size gives it away."""
 _MAX_PER_RULE = 20
 """Structural findings of one rule reported one by one per container; the rest are counted in one finding."""
 
@@ -335,7 +331,7 @@ class _Inflater:
 
     def read_all(self, ctx: ModelContext) -> bytes:
         """Everything, charged to the budget; a bomb's ratio, its own or the whole file's, stops it early."""
-        budget, ratio, file_size = ctx.budget, ctx.budget.limits.max_ratio, _file_size.get()
+        budget, ratio, file_size = ctx.budget, ctx.budget.limits.max_ratio, ctx.budget.source_size
         parts, produced = [], 0
         for out in self:
             produced += len(out)
@@ -353,13 +349,9 @@ def _whole_file(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def scan(data: ModelBuffer, ctx: ModelContext) -> list[Finding]:
-        if ctx.depth > 0:
-            return handler(data, ctx)
-        token = _file_size.set(len(data))
-        try:
-            return handler(data, ctx)
-        finally:
-            _file_size.reset(token)
+        if ctx.depth == 0 and ctx.budget.source_size is None:
+            ctx.budget.source_size = len(data)
+        return handler(data, ctx)
 
     return scan
 

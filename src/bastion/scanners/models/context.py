@@ -7,7 +7,7 @@ bomb or a million-member archive becomes a finding, never a hang or an exhausted
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from bastion.core import Category, Finding, Location, Severity
 from bastion.scanners.interface import ScanError
@@ -16,8 +16,7 @@ MEMBER_SEPARATOR = "!"
 """Joins nested member names: ``inner.zip!archive/data.pkl``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(NamedTuple):
     """Bounds on what one model file may make the scanner do."""
 
     max_depth: int = 6
@@ -32,14 +31,19 @@ class Limits:
     """Opcodes over all pickles of one file."""
 
 
-@dataclass(slots=True)
 class Budget:
     """What is left of the ``Limits`` for the file being scanned; shared by every level."""
 
-    limits: Limits = field(default_factory=Limits)
-    members: int = 0
-    decompressed: int = 0
-    opcodes: int = 0
+    __slots__ = ("decompressed", "limits", "members", "opcodes", "source_size")
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.members = 0
+        self.decompressed = 0
+        self.opcodes = 0
+        self.source_size: int | None = None
+        """Size of the file at the top of the scan, for the whole-file inflation bound: a nested bomb
+        (42.zip) inflates every level modestly, so only the total against the file's size gives it away."""
 
     def add_members(self, n: int, ctx: ModelContext) -> None:
         self.members += n
@@ -57,22 +61,25 @@ class Budget:
             raise LimitExceeded(ctx, f"more than {self.limits.max_pickle_opcodes} pickle opcodes")
 
 
-@dataclass(frozen=True, slots=True)
 class ModelContext:
     """Where a handler is: the file, the member chain inside it, the nesting depth, the budget."""
 
-    path: str
-    """The display path of the file on disk."""
-    member: str | None = None
-    depth: int = 0
-    budget: Budget = field(default_factory=Budget)
+    __slots__ = ("budget", "depth", "member", "path")
+
+    def __init__(self, path: str, member: str | None = None, depth: int = 0, budget: Budget | None = None) -> None:
+        self.path = path
+        """The display path of the file on disk."""
+        self.member = member
+        """The chain of container members down to here, joined with ``MEMBER_SEPARATOR``."""
+        self.depth = depth
+        self.budget = budget if budget is not None else Budget()
 
     def child(self, member: str) -> ModelContext:
         """The context of ``member`` inside the current container; refuses to go too deep."""
         if self.depth + 1 > self.budget.limits.max_depth:
             raise LimitExceeded(self, f"containers nested deeper than {self.budget.limits.max_depth} levels")
         chain = member if self.member is None else f"{self.member}{MEMBER_SEPARATOR}{member}"
-        return replace(self, member=chain, depth=self.depth + 1)
+        return ModelContext(self.path, chain, self.depth + 1, self.budget)
 
     def location(self, offset: int | None = None) -> Location:
         return Location(path=self.path, member=self.member, offset=offset)
