@@ -359,6 +359,24 @@ def test_hdf5_blob_holding_another_model_is_scanned(tmp_path: Path) -> None:
     assert find(findings, "model.gguf.template-injection", "critical").location.member == "/@custom_objects"
 
 
+def test_hdf5_child_spends_the_shared_budget() -> None:
+    """What the isolated HDF5 child spends (pickle opcodes here) is charged to the file's one budget."""
+    import pickle
+
+    from bastion.scanners.models import Budget, LimitExceeded, Limits
+
+    blob = np.void(pickle.dumps(list(range(300)), protocol=4))
+    data = fs.keras_h5(fs.keras2_sequential(), custom_objects=blob)
+    budget = Budget(Limits(max_pickle_opcodes=1000))
+    scan_hdf5(data, ModelContext("first.h5", budget=budget))
+    spent = budget.opcodes
+    assert spent > 300
+    with pytest.raises(LimitExceeded) as raised:
+        for name in ("second.h5", "third.h5", "fourth.h5"):
+            scan_hdf5(data, ModelContext(name, budget=budget))
+    assert find(list(raised.value.findings), "model.archive.limit-exceeded").location.path != "first.h5"
+
+
 def test_hdf5_damaged_is_a_scan_error() -> None:
     data = bytearray(fs.keras_h5(fs.keras2_sequential()))
     data[200:400] = b"\xff" * 200

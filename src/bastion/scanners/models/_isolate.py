@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from bastion.core import Category, Finding, Location, Severity
 from bastion.scanners.interface import ScanError
-from bastion.scanners.models.context import ModelContext
+from bastion.scanners.models.context import LimitExceeded, ModelContext
 
 TIMEOUT = 300.0
 """Seconds a child may take; a parser stuck longer than this on one file is stuck for good."""
@@ -47,7 +47,7 @@ def run_isolated(work: Callable[[], list[Finding]], ctx: ModelContext, what: str
             os.close(read_end)
             _silence_stderr()  # a crash here is expected and reported; libhdf5's error stacks are noise
             with os.fdopen(write_end, "wb") as out:
-                out.write(json.dumps(_outcome(work)).encode())
+                out.write(json.dumps(_outcome(work, ctx)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -61,8 +61,10 @@ def run_isolated(work: Callable[[], list[Finding]], ctx: ModelContext, what: str
     try:
         outcome = json.loads(reply)
         findings = [_finding(item) for item in outcome["findings"]]
+        members, decompressed, opcodes = (int(n) for n in outcome["budget"])
     except (ValueError, KeyError, TypeError) as exc:
         _fail(ctx, f"{rules}.parser-crash", f"{what} sent back an unreadable result ({exc})")
+    _charge(ctx, members, decompressed, opcodes, findings)
     if outcome.get("error") is not None:
         raise ScanError(str(outcome["error"]), findings=findings, partial=bool(outcome.get("partial")))
     return findings
@@ -75,13 +77,28 @@ def _silence_stderr() -> None:
     os.close(devnull)
 
 
-def _outcome(work: Callable[[], list[Finding]]) -> dict[str, Any]:
+def _outcome(work: Callable[[], list[Finding]], ctx: ModelContext) -> dict[str, Any]:
     try:
-        return {"findings": [f.to_dict() for f in work()], "error": None}
+        outcome: dict[str, Any] = {"findings": [f.to_dict() for f in work()], "error": None}
     except ScanError as exc:
-        return {"findings": [f.to_dict() for f in exc.findings], "error": str(exc), "partial": exc.partial}
+        outcome = {"findings": [f.to_dict() for f in exc.findings], "error": str(exc), "partial": exc.partial}
     except Exception as exc:  # reported as an incomplete scan, as the engine does for any scanner failure
-        return {"findings": [], "error": f"internal error ({type(exc).__name__}: {exc}); please report it", "partial": False}
+        outcome = {"findings": [], "error": f"internal error ({type(exc).__name__}: {exc}); please report it", "partial": False}
+    budget = ctx.budget  # the child's copy: what it spent must be charged to the parent's
+    outcome["budget"] = [budget.members, budget.decompressed, budget.opcodes]
+    return outcome
+
+
+def _charge(ctx: ModelContext, members: int, decompressed: int, opcodes: int, findings: list[Finding]) -> None:
+    """Charge the parent's budget with what the child spent (its totals include what was spent before the fork)."""
+    budget = ctx.budget
+    try:
+        budget.add_members(max(0, members - budget.members), ctx)
+        budget.add_decompressed(max(0, decompressed - budget.decompressed), ctx)
+        budget.add_opcodes(max(0, opcodes - budget.opcodes), ctx)
+    except LimitExceeded as exc:
+        exc.findings = (*findings, *exc.findings)
+        raise
 
 
 def _collect(fd: int, pid: int) -> tuple[bytes, bool]:
