@@ -20,7 +20,7 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-COMMANDS = ("scan", "profile", "demo", "anonymize", "keys", "sbom", "vulndb")
+COMMANDS = ("init", "scan", "profile", "demo", "anonymize", "keys", "audit")
 """The command modules under ``bastion.cli``, in the order ``--help`` lists them."""
 
 
