@@ -121,3 +121,30 @@ def test_entry_points_are_read_as_importlib_metadata_reads_them(tmp_path: Path) 
         got = sorted((e.name, e.value) for e in entry_points(group, path))
         # importlib.metadata.distributions() does not drop shadowed duplicates; compare as sets.
         assert set(got) == set(expected), group
+
+
+_HEAVY_MODULES = (
+    "duckdb", "numpy", "pyarrow", "pandas", "sklearn", "bandit", "packaging", "cyclonedx", "http.client", "ssl",
+    "sqlite3", "h5py", "jinja2", "rich", "pydantic", "yaml", "cryptography", "concurrent.futures", "dask", "logging",
+)  # fmt: skip
+
+
+def test_loading_every_scanner_and_scanning_a_pickle_stays_light(tmp_path: Path) -> None:
+    """A scan in a pre-commit hook must start fast: scanner modules import their heavy libraries when they scan."""
+    import pickle
+
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from bastion.cli import main
+        try:
+            main(["scan", "--no-digest", "--format", "json", {str(tmp_path / "model.pkl")!r}])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        print(" ".join(m for m in {_HEAVY_MODULES!r} if m in sys.modules))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == ""
