@@ -2,118 +2,171 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from bastion.core import Category, Finding, Kind, Location
+from bastion.scanners.code._context import shannon_entropy
+from bastion.scanners.code._matcher import Matcher, RuleSet, SecretMatch
 from bastion.scanners.code.notebook import NotebookError, notebook_segments
 from bastion.scanners.code.rules import SecretRule, default_rules
-from bastion.scanners.interface import ScanError, Scanner, ScanTarget
+from bastion.scanners.interface import ScanError, Scanner, ScanOptions, ScanTarget
 
-_PLACEHOLDER_MARKERS = ("EXAMPLE", "example", "XXXXXXXX", "xxxxxxxx", "<", "${", "{{")
+__all__ = ["SecretScanner", "redact", "shannon_entropy"]
+
 _EVIDENCE_WIDTH = 160
+_TEXT_TABLES = frozenset({"csv", "tsv", "jsonl"})
+"""Datasets that are text: credentials leak into exported logs and tables too (and a one-line JSON config reads as JSON Lines)."""
+_CHUNK = 32 * 1024 * 1024
+"""Larger files are read in chunks of this size, so a multi-gigabyte table never sits in memory whole."""
+_OVERLAP = 64 * 1024
+"""Each chunk repeats the end of the one before, so a secret cut by a chunk boundary is still seen whole."""
+_SOURCE_SUFFIXES = frozenset(
+    [
+        ".py",
+        ".pyi",
+        ".pyx",
+        ".js",
+        ".jsx",
+        ".mjs",
+        ".cjs",
+        ".ts",
+        ".tsx",
+        ".java",
+        ".kt",
+        ".scala",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".cs",
+        ".rb",
+        ".php",
+        ".swift",
+        ".m",
+        ".r",
+        ".jl",
+        ".lua",
+    ]
+)
+"""Files where an unquoted value after ``password =`` is a variable, not a password."""
 
 
 class SecretScanner(Scanner):
-    """Finds credentials by pattern, keyword pre-filter, entropy and checksum; never shows them whole."""
+    """Finds credentials by keyword pre-filter, pattern, entropy, checksum and context; never shows them whole."""
 
     name = "secrets"
     kinds = frozenset({Kind.CODE, Kind.DEPENDENCIES, Kind.NOTEBOOK})
 
     def __init__(self, rules: Iterable[SecretRule] | None = None) -> None:
-        self._rules = tuple(rules) if rules is not None else None
+        self._matcher = Matcher(RuleSet(tuple(rules))) if rules is not None else None
 
-    @property
-    def rules(self) -> tuple[SecretRule, ...]:
-        if self._rules is None:
-            self._rules = default_rules()
-        return self._rules
+    def matcher(self, options: ScanOptions) -> Matcher:
+        """The rules given to this scanner, else those of ``--secret-rules``, else Bastion's own."""
+        if self._matcher is not None:
+            return self._matcher
+        return _configured_matcher(options.secret_rules)
+
+    def handles(self, target: ScanTarget) -> bool:
+        return target.kind in self.kinds or (target.kind is Kind.DATASET and target.format in _TEXT_TABLES)
 
     def scan(self, target: ScanTarget) -> list[Finding]:
+        matcher = self.matcher(target.options)
+        code = PurePosixPath(target.display_path).suffix.lower() in _SOURCE_SUFFIXES or target.format == "python"
+        if target.kind is not Kind.NOTEBOOK and target.data is None and target.size > _CHUNK:
+            return self._scan_chunks(target, matcher, code)
         data = target.read_bytes()
         if target.kind is Kind.NOTEBOOK:
             try:
                 segments = list(notebook_segments(data))
             except NotebookError as exc:
                 # Still scan the raw bytes, but say the notebook could not be read as one.
-                findings = self.scan_bytes(data, target.display_path)
+                findings = self.scan_bytes(data, target.display_path, matcher=matcher)
                 raise ScanError(f"malformed notebook ({exc}); scanned as plain text", findings=findings, partial=True) from None
             return [
                 finding
                 for segment in segments
-                for finding in self.scan_bytes(segment.text.encode("utf-8", "surrogatepass"), target.display_path, segment.member)
+                for finding in self.scan_bytes(
+                    segment.text.encode("utf-8", "surrogatepass"),
+                    target.display_path,
+                    segment.member,
+                    code=not segment.member.endswith(".outputs"),
+                    matcher=matcher,
+                )
             ]
-        return self.scan_bytes(data, target.display_path)
+        return self.scan_bytes(data, target.display_path, code=code, matcher=matcher)
 
-    def scan_bytes(self, data: bytes, path: str, member: str | None = None) -> list[Finding]:
-        """Secrets in ``data``, reported at ``path`` (and ``member``)."""
-        matches = self._matches(data)
-        spans = sorted((m.start, m.end) for m in matches)
+    def _scan_chunks(self, target: ScanTarget, matcher: Matcher, code: bool) -> list[Finding]:
+        findings: list[Finding] = []
+        line, tail = 1, b""
+        with target.open() as handle:
+            while chunk := handle.read(_CHUNK):
+                data = tail + chunk
+                findings.extend(
+                    self.scan_bytes(data, target.display_path, code=code, matcher=matcher, first_line=line, skip_before=len(tail))
+                )
+                tail = data[-_OVERLAP:]
+                line += data.count(b"\n", 0, len(data) - len(tail))
+        return findings
+
+    def scan_bytes(
+        self,
+        data: bytes,
+        path: str,
+        member: str | None = None,
+        *,
+        code: bool = False,
+        matcher: Matcher | None = None,
+        first_line: int = 1,
+        skip_before: int = 0,
+    ) -> list[Finding]:
+        """Secrets in ``data``, reported at ``path`` (and ``member``); ``code``: it is source code.
+
+        ``data`` starts at line ``first_line`` of the file; matches starting before ``skip_before`` were
+        reported with the previous chunk."""
+        matcher = matcher or self.matcher(ScanOptions())
+        matches = [m for m in matcher.matches(data, path=path, code=code) if m.start >= skip_before]
+        spans = [(m.start, m.end) for m in matches]
         findings = []
-        for match in matches:
-            line = data.count(b"\n", 0, match.start) + 1
+        line, counted_to = first_line, 0
+        for match in matches:  # sorted by position: lines are counted once over the file
+            line += data.count(b"\n", counted_to, match.start)
+            counted_to = match.start
             line_start = data.rfind(b"\n", 0, match.start) + 1
+            how = (
+                f" ({match.encoding}-encoded)"
+                if match.encoding == "base64"
+                else f" (split by {match.encoding})"
+                if match.encoding
+                else ""
+            )
             findings.append(
                 Finding(
                     rule_id=match.rule.id,
                     category=Category.SECRET,
                     severity=match.rule.severity,
-                    message=f"{match.rule.description} found",
+                    message=f"{match.rule.description} found{how}",
                     location=Location(path=path, member=member, line=line, column=match.start - line_start + 1),
-                    confidence=match.confidence,
+                    confidence=round(match.confidence, 2),
                     evidence=_evidence(data, line_start, match, spans),
                     remediation=match.rule.remediation,
                 )
             )
         return findings
 
-    def _matches(self, data: bytes) -> list[_Match]:
-        lowered = data.lower()
-        matches: list[_Match] = []
-        for rule in self.rules:
-            if not any(keyword in lowered for keyword in rule.keywords):
-                continue
-            group = 1 if rule.pattern.groups else 0
-            for match in rule.pattern.finditer(data):
-                secret = match.group(group).decode("utf-8", "replace")
-                confidence = _confidence(rule, secret)
-                if confidence is not None:
-                    matches.append(_Match(rule, match.start(group), match.end(group), secret, confidence))
-        return matches
 
+@functools.cache
+def _configured_matcher(config: Path | None) -> Matcher:
+    """Compiled once per process and rule file (workers each build their own)."""
+    if config is None:
+        return Matcher(RuleSet(default_rules()))
+    from bastion.scanners.code.gitleaks_config import load_gitleaks_config
 
-@dataclass(frozen=True, slots=True)
-class _Match:
-    rule: SecretRule
-    start: int
-    end: int
-    secret: str
-    confidence: float
-
-
-def _confidence(rule: SecretRule, secret: str) -> float | None:
-    """How sure the match is a real secret; None drops it (placeholder, low entropy, bad checksum)."""
-    if any(marker in secret for marker in _PLACEHOLDER_MARKERS):
-        return None
-    if rule.min_entropy and shannon_entropy(secret) < rule.min_entropy:
-        return None
-    if rule.validate is not None:
-        verdict = rule.validate(secret)
-        if verdict is False:
-            return None
-        if verdict is True:
-            return 0.99
-    return 0.9
-
-
-def shannon_entropy(text: str) -> float:
-    """Bits per character."""
-    if not text:
-        return 0.0
-    length = len(text)
-    return -sum(n / length * math.log2(n / length) for n in Counter(text).values())
+    return Matcher(load_gitleaks_config(config))
 
 
 def redact(secret: str) -> str:
@@ -122,10 +175,10 @@ def redact(secret: str) -> str:
     return f"{secret[:keep]}…[{len(secret)} chars redacted]"
 
 
-def _evidence(data: bytes, line_start: int, match: _Match, spans: list[tuple[int, int]]) -> str:
+def _evidence(data: bytes, line_start: int, match: SecretMatch, spans: list[tuple[int, int]]) -> str:
     """The match's line around it, with this and every other secret in view redacted."""
-    if "\n" in match.secret:  # a multi-line secret (a private key): show its first line only
-        return match.secret.split("\n", 1)[0].strip() + " …[redacted]"
+    if b"\n" in data[match.start : match.end]:  # a multi-line secret (a private key): show its first line only
+        return data[match.start : match.end].split(b"\n", 1)[0].decode("utf-8", "replace").strip() + " …[redacted]"
     line_end = data.find(b"\n", match.start)
     if line_end == -1:
         line_end = len(data)
