@@ -11,6 +11,8 @@ KEK for a stated purpose. Every method maps onto one call of a real key manager:
 | ``unwrap``    | AES-256-GCM          | ``transit/decrypt/NAME``       | ``Decrypt``                 |
 | ``derive``    | HKDF-SHA256          | ``transit/hmac/NAME``          | ``GenerateMac`` (HMAC key)  |
 | ``generate_data_key`` | random + ``wrap`` | ``transit/datakey/plaintext/NAME`` | ``GenerateDataKey`` |
+| ``rotate``    | new key version      | ``transit/keys/NAME/rotate``   | ``RotateKeyOnDemand``       |
+| ``rewrap``    | ``unwrap`` + ``wrap`` | ``transit/rewrap/NAME``       | ``ReEncrypt``               |
 """
 
 from __future__ import annotations
@@ -103,7 +105,19 @@ class KeyProvider(ABC):
         is what keeps keyed pseudonyms stable across runs. Different purposes give unrelated secrets.
         """
 
+    @abstractmethod
+    def rotate(self, key_name: str) -> int:
+        """Make a new version of the key-encryption key ``key_name`` current and return its number.
+
+        Older versions stay usable for ``unwrap``, so nothing wrapped before the rotation is lost.
+        """
+
     def generate_data_key(self, key_name: str) -> DataKey:
         """A new random data key and its wrapped form; providers with a native call override this."""
         plaintext = os.urandom(DATA_KEY_BYTES)
         return DataKey(plaintext, self.wrap(key_name, plaintext))
+
+    def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
+        """The same data key wrapped by the current version of its key; providers with a native call override this,
+        so the data key never leaves the key manager."""
+        return self.wrap(wrapped.key_name, self.unwrap(wrapped))

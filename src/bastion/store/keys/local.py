@@ -7,7 +7,8 @@ It needs no service, so it is the default. The file is ``BASTION_HOME/keys/keyri
  "keys": {"default": {"versions": [{"created": "2026-11-22T10:00:00Z", "material": "<base64, 32 bytes>"}]}}}
 ```
 
-A key keeps its versions in order; wrapping uses the newest, ``derive`` the first (see ``KeyProvider``).
+A key keeps its versions in order; wrapping uses the newest, ``derive`` the first (see ``KeyProvider``);
+``rotate`` appends a version.
 """
 
 from __future__ import annotations
@@ -59,11 +60,8 @@ def init_keyring(path: Path, key_name: str = DEFAULT_KEY) -> InitOutcome:
         document: dict[str, Any] = _read(path) if exists else {"format": FORMAT, "keys": {}}
         if key_name in document["keys"]:
             return InitOutcome.EXISTS
-        created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        material = base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii")
-        document["keys"][key_name] = {"versions": [{"created": created, "material": material}]}
-        # mkstemp creates the temporary file 0600, so the key is never readable by others, even for a moment.
-        atomic_write(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"), mode=0o600)
+        document["keys"][key_name] = {"versions": [_new_version()]}
+        _write(path, document)
     return InitOutcome.ADDED if exists else InitOutcome.CREATED
 
 
@@ -122,6 +120,17 @@ class LocalKeyring(KeyProvider):
         first = self._versions(key_name)[0]
         return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"bastion/derive/" + purpose.encode("utf-8")).derive(first)
 
+    def rotate(self, key_name: str) -> int:
+        with _locked(self.path.parent):
+            document = _read(self.path)
+            entry = document["keys"].get(key_name)
+            if entry is None:
+                raise KeyProviderError(f"{self.path}: no key named {key_name!r}; run `bastion keys init --name {key_name}`")
+            entry["versions"].append(_new_version())
+            _write(self.path, document)
+        self._keys = None
+        return len(entry["versions"])
+
     def _versions(self, key_name: str) -> list[bytes]:
         if self._keys is None:
             self._keys = _materials(_read(self.path), self.path)
@@ -129,6 +138,16 @@ class LocalKeyring(KeyProvider):
         if versions is None:
             raise KeyProviderError(f"{self.path}: no key named {key_name!r}; run `bastion keys init --name {key_name}`")
         return versions
+
+
+def _new_version() -> dict[str, str]:
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"created": created, "material": base64.b64encode(os.urandom(KEY_BYTES)).decode("ascii")}
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    # mkstemp creates the temporary file 0600, so the key is never readable by others, even for a moment.
+    atomic_write(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"), mode=0o600)
 
 
 def _wrap_context(key_name: str, version: int) -> bytes:
