@@ -6,7 +6,7 @@ Generates a SIZE-MB tree (real library code from Bastion's venv, planted secrets
 contexts, decoys; see secret_data.py) in the work directory (reused on later runs), installs the anchors in
 their own venv (benchmarks/.venv-anchors/secrets), reads the tree once so every tool meets a warm page cache,
 then runs each once (detect-secrets takes minutes), as a whole process:
-- Bastion's secret scanner through the scan engine (processes across files, no digests), printing its findings;
+- ``bastion scan TREE --scanners secrets --format json --no-digest``: the secret scanner alone, as the anchors are;
 - the gitleaks 8.30.1 binary: ``gitleaks dir TREE --report-format json``;
 - ``detect-secrets scan --all-files`` (1.5.0, default plugins);
 - ``bastion scan TREE --format json --no-digest`` with every scanner (``--full-scan`` only: Bandit and the
@@ -46,15 +46,6 @@ BASTION_SCAN = "bastion scan (all scanners)"
 DETECT_SECRETS = "detect-secrets 1.5.0"
 GITLEAKS = "gitleaks 8.30.1"
 
-_API = """
-import json, sys
-from bastion.scanners import scan_paths
-from bastion.scanners.code import SecretScanner
-report = scan_paths([sys.argv[1]], scanners=[SecretScanner()], digest=False)
-errors = [a.path for a in report.scanned if a.status.value != "complete"]
-print(json.dumps({"findings": [f.to_dict() for f in report.findings], "incomplete": errors}))
-"""
-
 _GITLEAKS_QUIET = ("--no-banner", "--exit-code", "0", "--log-level", "error")
 
 Key = tuple[str, str]
@@ -88,11 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _warm(root)
 
-    python = str(REPO / ".venv" / "bin" / "python")
     report_path = workdir / "gitleaks-report.json"
     gitleaks = _gitleaks_binary()
     commands: dict[str, tuple[list[str], Path | None]] = {
-        BASTION: ([python, "-c", _API, str(root)], None),
+        BASTION: ([str(args.bastion), "scan", str(root), "--scanners", "secrets", "--format", "json", "--no-digest"], None),
         GITLEAKS: (
             [str(gitleaks), "dir", str(root), "--report-format", "json", "--report-path", str(report_path), *_GITLEAKS_QUIET],
             None,

@@ -148,3 +148,16 @@ def test_loading_every_scanner_and_scanning_a_pickle_stays_light(tmp_path: Path)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == ""
+
+
+def test_scanners_option_runs_only_the_named_ones(tmp_path: Path, run_bastion: RunBastion) -> None:
+    source = tmp_path / "app.py"
+    source.write_text("import pickle\n\n\ndef load(blob):\n    return pickle.loads(blob)\n")
+    everything = json.loads(run_bastion("scan", str(source), "--format", "json", "--no-digest").stdout)
+    assert any(f["rule_id"].startswith("code.bandit.") for f in everything["findings"])
+    only = run_bastion("scan", str(source), "--scanners", "secrets,models", "--format", "json", "--no-digest")
+    assert only.returncode == 0 and json.loads(only.stdout)["findings"] == []
+    unknown = run_bastion("scan", str(source), "--scanners", "secrets,nosuch")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("bastion: error: no scanner named 'nosuch'; the installed ones are: ")
+    assert len(unknown.stderr.strip().splitlines()) == 1

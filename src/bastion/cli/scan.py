@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -36,8 +37,42 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--rules", type=rules_file, metavar="FILE", help="integrity rules of datasets: a YAML list of SQL boolean expressions"
     )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="match dependencies against the offline advisory mirror (`bastion vulndb update`), not the OSV API",
+    )
+    parser.add_argument(
+        "--trusted", type=Path, metavar="FILE", help="trusted packages and denied licences of dependencies (YAML)"
+    )
+    parser.add_argument(
+        "--secret-rules",
+        type=_secret_rules_file,
+        metavar="FILE",
+        help=(
+            "secret rules in gitleaks' TOML format (e.g. .gitleaks.toml); [extend] useDefault = true keeps Bastion's own. "
+            "Never read from the scanned tree on its own, so scanned content cannot switch its own scan off"
+        ),
+    )
+    parser.add_argument(
+        "--scanners",
+        type=_names,
+        metavar="NAME,...",
+        help="run only these scanners (e.g. secrets,models); the default runs every installed one",
+    )
     parser.add_argument("--no-digest", action="store_true", help="skip SHA-256 digests (sha256: null)")
     parser.add_argument("-j", "--jobs", type=_positive, help="worker processes (default: one per core)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: its scheduler's tcp://HOST:PORT, or 'local' for one on this machine (needs the dask extra)",
+    )
+    parser.add_argument(
+        "--partition-rows",
+        type=_positive,
+        metavar="N",
+        help="with --scheduler: split datasets of more rows into partitions of N rows (default: 500000)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -49,14 +84,35 @@ def run(args: argparse.Namespace) -> int:
     if args.fail_on is not None:
         policy = policy.with_fail_on(_severity(args.fail_on))
 
-    with _Progress(enabled=args.output_format == "table" or args.output is not None) as progress:
+    if args.trusted is not None:
+        from bastion.scanners.code.dependencies.trust import load_trust_policy
+
+        load_trust_policy(args.trusted)  # a mistake in it is one line now, not an error on every manifest
+    if args.partition_rows is not None and args.scheduler is None:
+        raise BastionError("--partition-rows splits datasets over a Dask cluster: give --scheduler too")
+    with contextlib.ExitStack() as stack:
+        executor, partition_rows = None, None
+        if args.scheduler is not None:
+            from bastion.scanners.cluster import PARTITION_ROWS, cluster_executor
+
+            executor = stack.enter_context(cluster_executor(args.scheduler))
+            partition_rows = args.partition_rows or PARTITION_ROWS
+        progress = stack.enter_context(_Progress(enabled=args.output_format == "table" or args.output is not None))
         report = scan_paths(
             args.paths,
-            scanners=load_scanners(),
-            options=ScanOptions(target=args.target, rules=args.rules),
+            scanners=load_scanners(args.scanners),
+            options=ScanOptions(
+                target=args.target,
+                rules=args.rules,
+                partition_rows=partition_rows,
+                offline=args.offline,
+                trusted=args.trusted,
+                secret_rules=args.secret_rules,
+            ),
             digest=not args.no_digest,
             jobs=args.jobs,
             progress=progress.update,
+            executor=executor,
         )
     gate = evaluate(policy, findings=report.findings, scanned=report.scanned)
     report = Report(scanned=report.scanned, findings=report.findings, gate=gate)
@@ -64,6 +120,24 @@ def run(args: argparse.Namespace) -> int:
     if gate.violations:
         return 1
     return 2 if gate.incomplete else 0
+
+
+def _secret_rules_file(text: str) -> Path:
+    """An argparse type for ``--secret-rules``: the config is read before any file is scanned (one line per mistake)."""
+    from bastion.scanners.code.gitleaks_config import GitleaksConfigError, load_gitleaks_config
+
+    try:
+        load_gitleaks_config(text)
+    except GitleaksConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Path(text).resolve()
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one scanner name")
+    return names
 
 
 def _positive(text: str) -> int:

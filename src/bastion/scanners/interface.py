@@ -19,6 +19,15 @@ class ScanOptions:
     """The label column of a dataset (``--target``), for poisoning and label checks."""
     rules: Path | None = None
     """A file of integrity rules (SQL boolean expressions) that every dataset row must satisfy."""
+    secret_rules: Path | None = None
+    """A gitleaks TOML config (``--secret-rules``) whose rules the secret scanner uses instead of, or with, its own."""
+    partition_rows: int | None = None
+    """Split datasets of more rows than this into row partitions on the Dask cluster the scan runs on
+    (``--scheduler``); None scans each dataset in one piece."""
+    offline: bool = False
+    """Match dependencies against the offline advisory mirror (``--offline``) instead of the OSV API."""
+    trusted: Path | None = None
+    """A file of trusted packages and denied licences (``--trusted``)."""
 
 
 @dataclass(slots=True)
@@ -58,6 +67,10 @@ class ScanError(Exception):
         super().__init__(message)
         self.findings = tuple(findings)
         self.partial = partial or bool(findings)
+
+    def __reduce__(self) -> tuple[type[ScanError], tuple[str], dict[str, object]]:
+        # A scan split over a Dask cluster raises this on a worker: keep the findings and the status across pickling.
+        return type(self), (str(self),), {"findings": self.findings, "partial": self.partial}
 
 
 class Scanner(ABC):

@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Collection
 from typing import NamedTuple
 
 from bastion.core import BastionError
@@ -82,11 +83,18 @@ def _section(text: str, group: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def load_scanners() -> list[Scanner]:
-    """One instance of every registered scanner, ordered by name."""
+def load_scanners(names: Collection[str] | None = None) -> list[Scanner]:
+    """One instance of every registered scanner (or of those ``names``), ordered by name; the others are not imported."""
+    registered = sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+    if names is not None:
+        unknown = sorted(set(names) - {entry.name for entry in registered})
+        if unknown:
+            installed = ", ".join(sorted({entry.name for entry in registered}))
+            raise ScannerLoadError(f"no scanner named {', '.join(map(repr, unknown))}; the installed ones are: {installed}")
+        registered = [entry for entry in registered if entry.name in names]
     scanners: dict[str, Scanner] = {}
     sources: dict[str, str] = {}
-    for entry in sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
+    for entry in registered:
         if entry.name in scanners:
             if sources[entry.name] == entry.value:
                 continue
