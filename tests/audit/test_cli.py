@@ -19,14 +19,15 @@ def test_init_then_log_verify_prove(tmp_path: Path, run_bastion: RunBastion) -> 
 
     log = run_bastion("audit", "log", "--format", "jsonl", env=env)
     entries = [json.loads(line) for line in log.stdout.splitlines()]
-    assert [(e["seq"], e["action"]) for e in entries] == [(0, "init"), (1, "init")]
+    # The first init also creates the registry's first admin and trusts the instance's signing key.
+    assert [(e["seq"], e["action"]) for e in entries] == [(0, "init"), (1, "user.add"), (2, "key.trust"), (3, "init")]
     assert run_bastion("audit", "log", "--action", "scan", "--format", "json", env=env).stdout == ""
     assert run_bastion("audit", "log", "--since", "2999-01-01", "--format", "jsonl", env=env).stdout == ""
 
     verify = run_bastion("audit", "verify", "--format", "json", env=env)
-    assert verify.returncode == 0 and json.loads(verify.stdout)["entries"] == 2
+    assert verify.returncode == 0 and json.loads(verify.stdout)["entries"] == 4
     proof = json.loads(run_bastion("audit", "prove", "1", "--format", "json", env=env).stdout)
-    assert proof["checkpoint"]["size"] == 2 and len(proof["path"]) == 1
+    assert proof["checkpoint"]["size"] == 4 and len(proof["path"]) == 2
 
     segment = next((tmp_path / "home" / "audit").glob("segment-*.jsonl"))
     segment.write_bytes(segment.read_bytes().replace(b'"action":"init"', b'"action":"tini"', 1))

@@ -1,0 +1,59 @@
+"""The registry's fixed vocabulary: stages, statuses, decisions and the permissions the services check.
+
+Which role holds which permission is data (tables ``roles`` and ``role_permissions``, seeded by the first migration
+with the shipped roles), so a team can add roles; the permission names themselves are what the code checks.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where a version is in its life: ``dev → staging → prod``, or ``archived``."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+    ARCHIVED = "archived"
+
+
+class Status(StrEnum):
+    """The review status of a version: the latest approval decision, or pending before any."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Decision(StrEnum):
+    """An approver's decision on a version."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+NEXT_STAGE = {Stage.DEV: Stage.STAGING, Stage.STAGING: Stage.PROD}
+"""Promotion moves one step forward; any live stage may also be archived."""
+GUARDED_STAGES = (Stage.STAGING, Stage.PROD)
+"""Stages a version enters only once approved, by someone other than its registrant, for that stage or a later one."""
+
+
+class Permission(StrEnum):
+    """What a role may do. A principal holds the union of its roles' permissions; anything else is denied."""
+
+    MODEL_READ = "model.read"
+    MODEL_REGISTER = "model.register"
+    APPROVE_STAGING = "model.approve.staging"
+    APPROVE_PROD = "model.approve.prod"
+    MODEL_PROMOTE = "model.promote"
+    MODEL_DEPLOY = "model.deploy"
+    PIPELINE_RUN = "pipeline.run"
+    AUDIT_READ = "audit.read"
+    USER_MANAGE = "user.manage"
+    KEY_TRUST = "key.trust"
+
+
+def approve_permission(stage: Stage) -> Permission:
+    """The permission to approve (or reject) a version for ``stage``."""
+    return Permission.APPROVE_PROD if stage is Stage.PROD else Permission.APPROVE_STAGING
