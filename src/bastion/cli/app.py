@@ -20,7 +20,25 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-COMMANDS = ("init", "scan", "profile", "demo", "anonymize", "keys", "audit")
+COMMANDS = (
+    "init",
+    "scan",
+    "profile",
+    "demo",
+    "anonymize",
+    "keys",
+    "sbom",
+    "vulndb",
+    "notebooks",
+    "sign",
+    "verify",
+    "package",
+    "audit",
+    "store",
+    "models",
+    "users",
+    "tokens",
+)
 """The command modules under ``bastion.cli``, in the order ``--help`` lists them."""
 
 
