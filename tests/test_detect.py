@@ -228,8 +228,24 @@ def test_pickles_without_a_protocol_header_are_models(tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.")
     # A first string longer than the detection window must not hide what follows it.
     (tmp_path / "b.bin").write_bytes(b"V" + b"a" * 70_000 + b"\ncos\nsystem\n(Vid\ntR.")
+    # The loader runs os.system before it trips over the garbage after it: no STOP is needed.
+    (tmp_path / "c.bin").write_bytes(b"cos\nsystem\n(S'id'\ntR\xff\xfe garbage")
+    (tmp_path / "d.txt").write_bytes(b"cos\nsystem\nnothing calls it, but the import alone is dangerous\n")
     assert detect_file(tmp_path / "a.bin") == (Kind.MODEL, "pickle")
     assert detect_file(tmp_path / "b.bin") == (Kind.MODEL, "pickle")
+    assert detect_file(tmp_path / "c.bin") == (Kind.MODEL, "pickle")
+    assert detect_file(tmp_path / "d.txt") == (Kind.MODEL, "pickle")
+
+
+def test_text_starting_with_opcode_letters_stays_text(tmp_path: Path) -> None:
+    for name, text in [
+        ("config", "config\nvalue\nmore text that is not a pickle\n"),
+        ("license", "Copyright (c) 2026 Example\nPermission is hereby granted\n"),
+        ("list", "]\n"),
+        ("Makefile", "INSTALL = install\nall:\n\techo hi\n"),
+    ]:
+        (tmp_path / name).write_text(text)
+        assert detect_file(tmp_path / name)[0] is Kind.CODE, name
 
 
 def test_minified_text_without_newlines_stays_text(tmp_path: Path) -> None:

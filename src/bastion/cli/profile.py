@@ -77,17 +77,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def rules_file(text: str) -> Path:
-    """An argparse type for ``--rules``: the file, checked before any data is read (one line per mistake)."""
-    from bastion.scanners.data.integrity import RulesError, load_rules
-
-    try:
-        load_rules(text)
-    except RulesError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return Path(text)
-
-
 def _format_of(source: str) -> str:
     """The dataset format of ``source``, decided by its content as ``bastion scan`` does."""
     from bastion.core import Kind

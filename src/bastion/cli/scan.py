@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bastion.cli._arguments import rules_file
 from bastion.cli.output import emit
-from bastion.cli.profile import rules_file
 from bastion.core import BastionError, Report, Severity
 
 FORMATS = ("table", "json", "sarif")

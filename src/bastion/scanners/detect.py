@@ -278,34 +278,36 @@ def _protobuf_fields(data: mmap.mmap | bytes) -> set[int]:
 # The opcodes the unpickler accepts on an empty stack (pickletools.opcodes less those that pop, need a MARK
 # or read the empty memo): a stream opening with any other fails before anything runs, and the first byte
 # decides that without importing pickletools (a torch zip's "little" and "3" members stop here).
+_HEADERLESS_OPCODES = 64
+"""Opcodes parsed to decide; a stream that parses this far is a pickle."""
 _FIRST_OPCODE_BYTES = frozenset(b"()BCFGIJKLMNPSTUVXc]}\x80\x82\x83\x84\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96\x97")
 
 
 def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
     """A pickle without a PROTO header (protocols 0 and 1, or any stream the unpickler still runs).
 
-    The first opcodes are parsed, never run. A stream parsing cleanly to STOP, or through many
-    opcodes, is a pickle; so is a first opcode whose argument runs past the detection window of a
-    larger file (a long first string must not hide what follows it).
+    The first opcodes are parsed as the loader parses them, never run. A stream parsing cleanly to
+    STOP, or through many opcodes, is a pickle; so is one that breaks off after calling something or
+    importing something dangerous (the loader runs that before it fails: ``cos\nsystem\n...tR`` and
+    then garbage), and one whose first argument runs past the detection window of a larger file (a
+    long first string must not hide what follows it).
     """
     if not head or head[0] not in _FIRST_OPCODE_BYTES:
         return False
-    import pickletools
+    from bastion.scanners.models._pickle_parser import analyze_pickle
+    from bastion.scanners.models.allowlist import Verdict
 
-    count = 0
-    try:
-        for opcode, _arg, _position in pickletools.genops(io.BytesIO(head)):
-            count += 1
-            if opcode.name == "STOP":
-                return count >= 2
-            if count >= 64:
-                return True
-    except Exception:  # truncated or not a pickle at all: decide by what parsed cleanly
-        if count >= 16:
-            return True
-        cut_by_window = size is not None and size > len(head)
-        return count == 0 and cut_by_window and _first_argument_runs_past(head)
-    return False
+    analysis = analyze_pickle(head, max_opcodes=_HEADERLESS_OPCODES)
+    if analysis.limit is not None or (analysis.pickles and analysis.opcodes >= 2):
+        return True
+    if analysis.invocations or any(imported.verdict is Verdict.DANGEROUS for imported in analysis.imports):
+        return True
+    if analysis.error is None:
+        return False
+    if analysis.opcodes >= 16:
+        return True
+    cut_by_window = size is not None and size > len(head)
+    return analysis.opcodes == 0 and cut_by_window and _first_argument_runs_past(head)
 
 
 def _first_argument_runs_past(head: bytes) -> bool:

@@ -1,11 +1,44 @@
-"""Scanners for code, configuration, notebooks and dependency manifests."""
+"""Scanners for code, configuration, notebooks and dependency manifests.
 
-from bastion.scanners.code._matcher import RuleSet
-from bastion.scanners.code.gitleaks_config import GitleaksConfigError, load_gitleaks_config
-from bastion.scanners.code.notebook import NotebookError, strip_outputs
-from bastion.scanners.code.notebook_pii import NotebookPIIScanner
-from bastion.scanners.code.rules import Allowlist, SecretRule, default_rules
-from bastion.scanners.code.secrets import SecretScanner, redact, shannon_entropy
+The public names load on first use: the scanners are registered with every ``bastion scan``, and a scan
+that meets no code should not compile the secret rules or read the notebook machinery.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.scanners.code._context import shannon_entropy
+    from bastion.scanners.code._matcher import RuleSet
+    from bastion.scanners.code.gitleaks_config import GitleaksConfigError, load_gitleaks_config
+    from bastion.scanners.code.notebook import NotebookError, strip_outputs
+    from bastion.scanners.code.notebook_pii import NotebookPIIScanner
+    from bastion.scanners.code.rules import Allowlist, SecretRule, default_rules
+    from bastion.scanners.code.secrets import SecretScanner, redact
+
+_PUBLIC = {
+    "Allowlist": "bastion.scanners.code.rules",
+    "GitleaksConfigError": "bastion.scanners.code.gitleaks_config",
+    "NotebookError": "bastion.scanners.code.notebook",
+    "NotebookPIIScanner": "bastion.scanners.code.notebook_pii",
+    "RuleSet": "bastion.scanners.code._matcher",
+    "SecretRule": "bastion.scanners.code.rules",
+    "SecretScanner": "bastion.scanners.code.secrets",
+    "default_rules": "bastion.scanners.code.rules",
+    "load_gitleaks_config": "bastion.scanners.code.gitleaks_config",
+    "redact": "bastion.scanners.code.secrets",
+    "shannon_entropy": "bastion.scanners.code._context",
+    "strip_outputs": "bastion.scanners.code.notebook",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)
+
 
 __all__ = [
     "Allowlist",

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bastion.core import Category, Finding, Kind, Location
-from bastion.scanners.code.notebook import NotebookError, NotebookSegment, notebook_segments
 from bastion.scanners.interface import ScanError, Scanner, ScanTarget
 
 if TYPE_CHECKING:
+    from bastion.scanners.code.notebook import NotebookSegment
     from bastion.scanners.data.entities import EntitySpan
 
 _SOURCE_ENTITIES = frozenset(
@@ -54,6 +54,8 @@ class NotebookPIIScanner(Scanner):
     kinds = frozenset({Kind.NOTEBOOK})
 
     def scan(self, target: ScanTarget) -> list[Finding]:
+        from bastion.scanners.code.notebook import NotebookError, notebook_segments
+
         try:
             segments = list(notebook_segments(target.read_bytes()))
         except NotebookError as exc:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from bastion.core import Category, Finding, Kind, Location
-from bastion.scanners.code._context import shannon_entropy
-from bastion.scanners.code._matcher import Matcher, RuleSet, SecretMatch
-from bastion.scanners.code.notebook import NotebookError, notebook_segments
-from bastion.scanners.code.rules import SecretRule, default_rules
 from bastion.scanners.interface import ScanError, Scanner, ScanOptions, ScanTarget
 
-__all__ = ["SecretScanner", "redact", "shannon_entropy"]
+if TYPE_CHECKING:
+    from bastion.scanners.code._matcher import Matcher, SecretMatch
+    from bastion.scanners.code.rules import SecretRule
+
+# The rules, the matcher and the notebook reader load when the first file is scanned: the scanner is
+# registered with every `bastion scan`, and a scan of model files alone should not compile 55 rules.
+
+__all__ = ["SecretScanner", "redact"]
 
 _EVIDENCE_WIDTH = 160
 _TEXT_TABLES = frozenset({"csv", "tsv", "jsonl"})
@@ -63,11 +67,16 @@ class SecretScanner(Scanner):
     kinds = frozenset({Kind.CODE, Kind.DEPENDENCIES, Kind.NOTEBOOK})
 
     def __init__(self, rules: Iterable[SecretRule] | None = None) -> None:
-        self._matcher = Matcher(RuleSet(tuple(rules))) if rules is not None else None
+        self._rules = tuple(rules) if rules is not None else None
+        self._matcher: Matcher | None = None
 
     def matcher(self, options: ScanOptions) -> Matcher:
         """The rules given to this scanner, else those of ``--secret-rules``, else Bastion's own."""
-        if self._matcher is not None:
+        if self._rules is not None:
+            if self._matcher is None:
+                from bastion.scanners.code._matcher import Matcher, RuleSet
+
+                self._matcher = Matcher(RuleSet(self._rules))
             return self._matcher
         return _configured_matcher(options.secret_rules)
 
@@ -81,6 +90,8 @@ class SecretScanner(Scanner):
             return self._scan_chunks(target, matcher, code)
         data = target.read_bytes()
         if target.kind is Kind.NOTEBOOK:
+            from bastion.scanners.code.notebook import NotebookError, notebook_segments
+
             try:
                 segments = list(notebook_segments(data))
             except NotebookError as exc:
@@ -162,6 +173,9 @@ class SecretScanner(Scanner):
 @functools.cache
 def _configured_matcher(config: Path | None) -> Matcher:
     """Compiled once per process and rule file (workers each build their own)."""
+    from bastion.scanners.code._matcher import Matcher, RuleSet
+    from bastion.scanners.code.rules import default_rules
+
     if config is None:
         return Matcher(RuleSet(default_rules()))
     from bastion.scanners.code.gitleaks_config import load_gitleaks_config
