@@ -235,14 +235,15 @@ def test_json_lines_with_a_bom_malformed_lines_and_nested_values(tmp_path: Path)
     assert (finding.location.row, finding.count) == (2, 2)
 
 
-def test_parquet_of_every_kind_of_column_is_profiled(tmp_path: Path) -> None:
+def test_parquet_of_every_kind_of_column_is_profiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
     import decimal
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bastion.scanners.data.profile import profile_dataset
+    from bastion.scanners.data import profile as profile_module
+    from bastion.scanners.data.profile import DatasetProfile, profile_dataset
     from bastion.scanners.data.quality import QualityAnalysis
     from bastion.scanners.interface import ScanOptions
 
@@ -269,6 +270,8 @@ def test_parquet_of_every_kind_of_column_is_profiled(tmp_path: Path) -> None:
     with open_dataset(path, "parquet") as dataset:
         profile = {c.name: c for c in profile_dataset(dataset).columns}
         QualityAnalysis().analyze(dataset, ScanOptions())
+        monkeypatch.setattr(profile_module, "UNPIVOT_COLUMNS", 1)  # pass 1 per column type over unpivoted rows
+        assert profile_dataset(dataset).to_dict() == DatasetProfile(path.name, "parquet", n, list(profile.values())).to_dict()
     assert (profile["at"].min, profile["at"].inferred_type) == ("2024-01-01 00:00:00+00", "String")
     assert profile["day"].distinct_exact and profile["day"].distinct == 40
     assert [profile[name].inferred_type for name in ("blob", "tags", "user")] == ["Unknown"] * 3
@@ -463,6 +466,8 @@ def test_cli_empty_file(tmp_path: Path, scan_json: Any) -> None:
         "status": "complete",
         "error": None,
     }
+    finding = _data_findings(report)["data.input.empty"]
+    assert (finding["severity"], finding["message"]) == ("low", "empty file: no header and no rows to check")
 
 
 def test_cli_binary_file_named_csv_never_reaches_the_dataset_reader(tmp_path: Path, scan_json: Any) -> None:
@@ -470,9 +475,10 @@ def test_cli_binary_file_named_csv_never_reaches_the_dataset_reader(tmp_path: Pa
     path.write_bytes(os.urandom(4096) + b"\x00")
     status, report = scan_json(str(path))
     artifact = _scanned(report)
-    assert status == 0
-    assert (artifact["kind"], artifact["format"], artifact["status"]) == ("unknown", "binary", "complete")
-    assert _data_findings(report) == {}
+    assert status == 2
+    assert (artifact["kind"], artifact["format"], artifact["status"]) == ("unknown", "binary", "partial")
+    assert artifact["error"].startswith("data: named as a dataset, but the content is binary")
+    assert _data_findings(report)["data.input.not-a-table"]["severity"] == "medium"
 
 
 def test_cli_header_only_and_one_column(tmp_path: Path, scan_json: Any, run_bastion: RunBastion) -> None:

@@ -393,3 +393,17 @@ def test_profile_command_reads_fsspec_urls(tmp_path: Path, run_bastion: RunBasti
     result = run_bastion("profile", path.as_uri(), "--format", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == 50
+
+
+def test_a_short_wide_table_profiles_the_same_unpivoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.scanners.data import profile
+
+    path = tmp_path / "planted.csv"
+    write_planted(path)
+    with Dataset(str(path), path.name, "csv") as dataset:
+        monkeypatch.setattr(profile, "UNPIVOT_COLUMNS", 10**6)
+        wide = profile_dataset(dataset).to_dict()
+        monkeypatch.setattr(profile, "UNPIVOT_COLUMNS", 1)
+        unpivoted = profile_dataset(dataset).to_dict()
+    assert unpivoted == wide
+    assert {c["type"] for c in wide["columns"]} >= {"BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN"}

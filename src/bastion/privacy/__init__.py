@@ -1,7 +1,9 @@
-"""Anonymization: per-column transforms (drop, mask, keyed pseudonyms, generalize, encrypt, redact) and k-anonymity."""
+"""Anonymization: per-column transforms (drop, mask, keyed pseudonyms, generalize, encrypt, redact), k-anonymity, and
+decryption of the encrypted columns."""
 
 from bastion.privacy.anonymize import AnonymizeReport, ColumnReport, anonymize
 from bastion.privacy.datakey import data_key_path, read_data_key
+from bastion.privacy.decrypt import DecryptReport, decrypt
 from bastion.privacy.errors import AnonymizeError
 from bastion.privacy.kanonymity import KAnonymity, measure
 from bastion.privacy.policy import AnonPolicy, load_anon_policy, parse_anon_policy
@@ -13,9 +15,11 @@ __all__ = [
     "AnonymizeError",
     "AnonymizeReport",
     "ColumnReport",
+    "DecryptReport",
     "KAnonymity",
     "anonymize",
     "data_key_path",
+    "decrypt",
     "decrypt_values",
     "load_anon_policy",
     "measure",

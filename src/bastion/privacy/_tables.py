@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -84,6 +85,17 @@ def table_format(path: Path) -> TableFormat:
         what = "an empty file" if detection.format == "empty" else f"{detection.kind.value} ({detection.format})"
         raise AnonymizeError(f"{path}: not a dataset but {what}; anonymize reads CSV, TSV, Parquet and JSON Lines")
     return TableFormat(name, "\t" if name == "tsv" else ",")
+
+
+def check_output(source: Path, output: Path, fmt: TableFormat) -> None:
+    """Refuse an output that is a directory, in a missing directory, the input itself, or named for another format."""
+    if output.is_dir():
+        raise AnonymizeError(f"{output}: is a directory; give a file name for -o")
+    if not output.parent.is_dir():
+        raise AnonymizeError(f"{output.parent}: no such directory for the output; create it first")
+    if output.resolve() == source.resolve() or (output.exists() and os.path.samefile(output, source)):
+        raise AnonymizeError(f"{output}: is the input; write the anonymized data to another file")
+    fmt.check_output_name(output)
 
 
 def describe_error(error: object) -> str:

@@ -9,14 +9,13 @@ error, Ctrl-C included, it is removed.
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion.core import atomic_path
-from bastion.privacy._tables import TableFormat, describe_error, table_format
+from bastion.privacy._functions import DUCKDB_INTERRUPTED, PythonFunctions
+from bastion.privacy._tables import check_output, describe_error, table_format
 from bastion.privacy.datakey import data_key_path, write_data_key
 from bastion.privacy.errors import AnonymizeError
 from bastion.privacy.kanonymity import KAnonymity, measure
@@ -35,7 +34,8 @@ from bastion.store.keys import DataKey, KeyProvider, open_key_provider
 
 if TYPE_CHECKING:
     import duckdb
-    import pyarrow as pa
+
+    from bastion.privacy._tables import TableFormat
 
 MEMORY_LIMIT = "1GB"
 """DuckDB's working memory; larger inputs spill to a temporary directory."""
@@ -92,20 +92,10 @@ def anonymize(source: str | Path, output: str | Path, policy: AnonPolicy, *, key
     connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
     try:
         fmt = table_format(source)
-        _check_output(source, output, fmt)
+        check_output(source, output, fmt)
         return _Run(connection, source, output, fmt, policy, keys).run()
     finally:
         connection.close()
-
-
-def _check_output(source: Path, output: Path, fmt: TableFormat) -> None:
-    if output.is_dir():
-        raise AnonymizeError(f"{output}: is a directory; give a file name for -o")
-    if not output.parent.is_dir():
-        raise AnonymizeError(f"{output.parent}: no such directory for the output; create it first")
-    if output.resolve() == source.resolve() or (output.exists() and os.path.samefile(output, source)):
-        raise AnonymizeError(f"{output}: is the input; write the anonymized data to another file")
-    fmt.check_output_name(output)
 
 
 class _Run:
@@ -120,7 +110,7 @@ class _Run:
     ) -> None:
         self.connection, self.source, self.output, self.format, self.policy = connection, source, output, fmt, policy
         self.keys = keys
-        self.functions = _PythonFunctions(connection)
+        self.functions = PythonFunctions(connection)
 
     def run(self) -> AnonymizeReport:
         import duckdb
@@ -170,7 +160,7 @@ class _Run:
             self.functions.reraise(exc)
             raise AnonymizeError(f"{self.source}: {describe_error(exc)}") from None
         except RuntimeError as exc:
-            if str(exc) == _DUCKDB_INTERRUPTED:  # how DuckDB reports Ctrl-C that arrives while its own code runs
+            if str(exc) == DUCKDB_INTERRUPTED:  # how DuckDB reports Ctrl-C that arrives while its own code runs
                 raise KeyboardInterrupt from None
             raise
         return AnonymizeReport(
@@ -215,43 +205,3 @@ def _needs_keys(policy: AnonPolicy) -> bool:
 
 class _TargetMissed(Exception):
     """Raised inside the atomic write to discard the output: it would not meet the k-anonymity target."""
-
-
-_DUCKDB_INTERRUPTED = "Query interrupted"
-_UDF_INTERRUPTED = "exception occurred while executing the UDF: KeyboardInterrupt"
-
-
-class _PythonFunctions:
-    """Batched Python transforms run by DuckDB; an exception raised in one (Ctrl-C included) comes out as itself."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
-        self.connection = connection
-        self.count = 0
-        self.failure: BaseException | None = None
-
-    def add(self, transform: Callable[[pa.ChunkedArray], pa.Array], *, volatile: bool = False) -> str:
-        from duckdb.func import ARROW, SPECIAL
-        from duckdb.sqltypes import VARCHAR
-
-        name = f"bastion_transform_{self.count}"
-        self.count += 1
-
-        def call(values: Any) -> Any:  # DuckDB evaluates these annotations at run time: no names from TYPE_CHECKING
-            try:
-                return transform(values)
-            except BaseException as exc:
-                self.failure = exc  # DuckDB reports it as its own error; keep the original
-                raise
-
-        self.connection.create_function(name, call, [VARCHAR], VARCHAR, type=ARROW, null_handling=SPECIAL, side_effects=volatile)
-        return name
-
-    def reraise(self, error: Exception) -> None:
-        """Raise what really stopped the query that failed with ``error``, if it was not DuckDB itself."""
-        import duckdb
-
-        if self.failure is not None:
-            raise self.failure
-        # Ctrl-C can land in DuckDB's own code around a Python function, outside the function's try.
-        if isinstance(error, duckdb.InterruptException) or _UDF_INTERRUPTED in str(error):
-            raise KeyboardInterrupt from None

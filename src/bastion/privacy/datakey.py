@@ -34,6 +34,22 @@ def write_data_key(path: Path, wrapped: WrappedKey, columns: Sequence[str]) -> N
 
 def read_data_key(path: Path, keys: KeyProvider) -> bytes:
     """The data key of an output's encrypted columns, unwrapped by ``keys``."""
+    document = _read(path)
+    try:
+        return keys.unwrap(WrappedKey.from_dict(document.get("wrapped_key")))
+    except KeyProviderError as exc:
+        raise AnonymizeError(f"{path}: {exc}") from None
+
+
+def read_encrypted_columns(path: Path) -> list[str]:
+    """The columns of the output that were encrypted under the data key in ``path``."""
+    columns = _read(path).get("columns")
+    if not isinstance(columns, list) or not all(isinstance(column, str) for column in columns):
+        raise AnonymizeError(f"{path}: the data key file has no list of encrypted columns; it is damaged")
+    return columns
+
+
+def _read(path: Path) -> dict[str, object]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -42,7 +58,4 @@ def read_data_key(path: Path, keys: KeyProvider) -> bytes:
         raise AnonymizeError(f"{path}: cannot read data key file: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise AnonymizeError(f"{path}: not a Bastion data key file (expected format {FORMAT!r})")
-    try:
-        return keys.unwrap(WrappedKey.from_dict(document.get("wrapped_key")))
-    except KeyProviderError as exc:
-        raise AnonymizeError(f"{path}: {exc}") from None
+    return document

@@ -102,19 +102,29 @@ class Encryptor:
         return pa.array(out, pa.string())
 
 
-def decrypt_values(tokens: Iterable[str | None], data_key: bytes) -> list[str | None]:
-    """The plaintexts of ``Encryptor`` output; ``cryptography.exceptions.InvalidTag`` if a token was altered."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+class Decryptor:
+    """The plaintexts of ``Encryptor`` output; ``cryptography.exceptions.InvalidTag`` for a token altered or sealed
+    under another key, ``ValueError`` for one that is not base64."""
 
-    aead = AESGCM(data_key)
-    out: list[str | None] = []
-    for token in tokens:
-        if token is None:
-            out.append(None)
-            continue
+    def __init__(self, data_key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM(data_key)
+
+    def __call__(self, values: pa.ChunkedArray | pa.Array) -> pa.Array:
+        import pyarrow as pa
+
+        return pa.array([None if token is None else self.decrypt(token) for token in values.to_pylist()], pa.string())
+
+    def decrypt(self, token: str) -> str:
         raw = base64.b64decode(token, validate=True)
-        out.append(aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None).decode("utf-8"))
-    return out
+        return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None).decode("utf-8")
+
+
+def decrypt_values(tokens: Iterable[str | None], data_key: bytes) -> list[str | None]:
+    """The plaintexts of ``Encryptor`` output, as ``Decryptor`` gives them."""
+    decryptor = Decryptor(data_key)
+    return [None if token is None else decryptor.decrypt(token) for token in tokens]
 
 
 class EntitySpan(Protocol):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
-    from bastion.scanners.data.interface import DatasetAnalysis
+    from bastion.scanners.data.interface import DatasetAnalysis, PartitionedAnalysis
     from bastion.scanners.data.scanner import ANALYSES, DataScanner, load_analyses
 
 _PUBLIC = {
@@ -21,6 +21,7 @@ _PUBLIC = {
     "Dataset": "bastion.scanners.data.dataset",
     "DatasetAnalysis": "bastion.scanners.data.interface",
     "load_analyses": "bastion.scanners.data.scanner",
+    "PartitionedAnalysis": "bastion.scanners.data.interface",
     "quote_identifier": "bastion.scanners.data.dataset",
 }
 
@@ -31,4 +32,13 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_PUBLIC[name]), name)
 
 
-__all__ = ["ANALYSES", "Column", "DataScanner", "Dataset", "DatasetAnalysis", "load_analyses", "quote_identifier"]
+__all__ = [
+    "ANALYSES",
+    "Column",
+    "DataScanner",
+    "Dataset",
+    "DatasetAnalysis",
+    "PartitionedAnalysis",
+    "load_analyses",
+    "quote_identifier",
+]

@@ -2,8 +2,8 @@
 
 Up to ``MAX_ROWS`` labelled rows are read whole; a larger file is cut to a stratified sample of about that size,
 chosen by a hash of each row's position, so the same file always gives the same sample. Every row keeps its
-0-based position among the file's data rows, corrected for rows the CSV reader rejected, so findings point at
-the right line.
+0-based position among the file's data rows (``Dataset.source_rows``: rows the CSV reader rejected count too),
+so findings point at the right line.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def read_table(dataset: Dataset, target: Column, features: Sequence[Column], cou
         name: np.concatenate(parts) if parts else np.array([], dtype=np.float64)
         for name, parts in zip(names, column_parts, strict=True)
     }
-    return LabelledTable(_file_rows(dataset, view_rows), codes, classes, columns, total)
+    file_rows = np.array(dataset.source_rows(view_rows.tolist()), dtype=np.int64)
+    return LabelledTable(file_rows, codes, classes, columns, total)
 
 
 def _to_numpy(array: Any) -> npt.NDArray[Any]:
@@ -145,30 +146,3 @@ def _uniform_hash(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def _file_rows(dataset: Dataset, view_rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Positions in the view → data rows in the file, stepping over the rows the CSV reader rejected.
-
-    A rejected row's data row is its line minus two (one header line, and lines count from 1); a quoted field
-    spanning lines before it shifts that by as many lines.
-    """
-    if dataset.format not in ("csv", "tsv") or len(view_rows) == 0:
-        return view_rows
-    if not _has_rejects_table(dataset):
-        dataset.read_problems()  # the scanner runs it first; run alone, the analysis runs the reject scan itself
-        if not _has_rejects_table(dataset):
-            return view_rows
-    rejected = dataset.query(
-        "SELECT DISTINCT line FROM reject_errors WHERE scan_id = (SELECT max(scan_id) FROM reject_scans) ORDER BY line"
-    ).fetchall()
-    if not rejected:
-        return view_rows
-    skipped = np.array([int(line) - 2 for (line,) in rejected], dtype=np.int64)
-    # The r-th accepted row is r plus the number of rejected rows at or before its place: count j with skipped[j] - j <= r.
-    shifted = skipped - np.arange(len(skipped), dtype=np.int64)
-    return view_rows + np.searchsorted(shifted, view_rows, side="right")
-
-
-def _has_rejects_table(dataset: Dataset) -> bool:
-    return bool(dataset.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from bastion.scanners.data import places, validators, vocabularies
 from bastion.scanners.data.entities import ENTITIES, RECOGNIZERS, Recognizer, Strength, find_entities
-from bastion.scanners.data.headers import header_tokens
+from bastion.scanners.data.headers import HintIndex, header_tokens
 from bastion.scanners.data.names import is_person_name
 
 PLACEHOLDERS = frozenset({"", "null", "none", "nan", "n/a", "na", "-", "--", "?", "unknown", "nil", "undefined", "#n/a"})
@@ -46,6 +46,7 @@ FREE_TEXT_SAMPLE = 500
 """Cells of a free-text column searched in Python; the counting pass covers all of them."""
 _FREE_TEXT_MIN_WORDS = 4.0
 _FREE_TEXT_MIN_CHARS = 25.0
+_HEADER_HINTS = HintIndex({entity: info.header for entity, info in ENTITIES.items() if info.header is not None})
 
 
 @dataclass(slots=True)
@@ -99,7 +100,7 @@ def classify_column(name: str, values: Sequence[str], *, is_date: bool = False, 
     if not cells:
         return verdict
     tokens = header_tokens(name)
-    hints = {entity for entity, info in ENTITIES.items() if info.header and info.header.matches(tokens)}
+    hints = _HEADER_HINTS.matching(tokens)
     if is_date:
         _classify_dates(verdict, cells, hints, tokens)
         return verdict

@@ -162,6 +162,7 @@ class Dataset:
             self.close()
             raise
         self.columns = [Column(str(name), str(kind)) for name, kind, *_ in described]
+        self._by_name = {column.name: column for column in self.columns}  # wide tables look columns up thousands of times
         names = {column.name for column in self.columns}
         self.row_column = next(f"__row{'_' * i}" for i in range(len(names) + 1) if f"__row{'_' * i}" not in names)
         """The name of the row index column in the ``numbered`` view."""
@@ -189,11 +190,17 @@ class Dataset:
             self._row_count = int(self.scalar("SELECT count(*) FROM data"))
         return self._row_count
 
+    def restrict(self, start: int, stop: int) -> None:
+        """Narrow ``data`` to its rows ``start`` to ``stop`` (0-based, ``stop`` excluded), for work split by rows;
+        ``numbered`` keeps the whole file's row numbers, so ``source_rows`` still applies."""
+        row = quote_identifier(self.row_column)
+        self.fetch("ALTER VIEW data RENAME TO all_rows")
+        self.fetch(f"CREATE VIEW data AS SELECT * FROM all_rows LIMIT {int(stop) - int(start)} OFFSET {int(start)}")
+        self.fetch(f"CREATE OR REPLACE VIEW numbered AS SELECT row_number() OVER () + {int(start) - 1} AS {row}, * FROM data")
+        self._row_count = None
+
     def column(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
+        return self._by_name[name]
 
     def scalar(self, query: str, *parameters: Any) -> Any:
         rows = self.fetch(query, *parameters)  # drained: a streaming result ends only then

@@ -47,6 +47,21 @@ class HeaderHint:
         return _compiled(self.phrases).matches(tokens) and not (self.exclude and _compiled(self.exclude).matches(tokens))
 
 
+class HintIndex:
+    """Hints by key (an entity's name), to look a header up against all of them at once."""
+
+    def __init__(self, hints: dict[str, HeaderHint]) -> None:
+        self._hints = hints
+        # Most headers match no hint: one look-up over every phrase settles those, instead of one per hint.
+        self._any = _compiled(tuple(sorted({phrase for each in hints.values() for phrase in each.phrases})))
+
+    def matching(self, tokens: tuple[str, ...]) -> set[str]:
+        """The keys whose hint matches a header's ``tokens``."""
+        if not self._any.matches(tokens):
+            return set()
+        return {key for key, each in self._hints.items() if each.matches(tokens)}
+
+
 @dataclass(frozen=True, slots=True)
 class _Phrases:
     """Hint phrases arranged for quick look-ups (40 entities times 10,000 columns must stay cheap)."""

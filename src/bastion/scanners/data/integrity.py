@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from bastion.core import BastionError, Category, Finding, Location, Severity
 from bastion.scanners.data.dataset import Dataset, quote_identifier
-from bastion.scanners.data.interface import DatasetAnalysis
+from bastion.scanners.data.interface import PartitionedAnalysis
 from bastion.scanners.interface import ScanError, ScanOptions
 
 ROW_EXAMPLES = 10
@@ -306,29 +307,55 @@ def _check_type(node: dict[str, Any]) -> None:
 # -- evaluation ----------------------------------------------------------------------------------
 
 
-class IntegrityRulesAnalysis(DatasetAnalysis):
-    """Rows that break the rules of ``--rules``; one finding per broken rule."""
+Breaks = list[tuple[int, list[int]]]
+"""Per rule: how many rows break it, and the first ``ROW_EXAMPLES`` of them (rows of the ``data`` view)."""
+
+
+class IntegrityRulesAnalysis(PartitionedAnalysis[list[Rule], Breaks]):
+    """Rows that break the rules of ``--rules``; one finding per broken rule.
+
+    Splits by rows: counts add up, and the first rows of the whole are the first of the partitions' first rows.
+    """
 
     name: ClassVar[str] = "integrity"
 
     def applies(self, options: ScanOptions) -> bool:
         return options.rules is not None
 
-    def analyze(self, dataset: Dataset, options: ScanOptions) -> list[Finding]:
+    def plan(self, dataset: Dataset, options: ScanOptions) -> list[Rule]:
         assert options.rules is not None
         try:
             rules = load_rules(options.rules)
         except RulesError as exc:
             raise ScanError(str(exc)) from None
-        return evaluate_rules(dataset, rules)
+        for rule in rules:
+            _bind(dataset, rule)
+        return rules
+
+    def partial(self, dataset: Dataset, plan: list[Rule]) -> Breaks:
+        return _breaks(dataset, plan)
+
+    def merge(self, partials: Sequence[Breaks]) -> Breaks:
+        return [
+            (sum(part[index][0] for part in partials), sorted(row for part in partials for row in part[index][1])[:ROW_EXAMPLES])
+            for index in range(len(partials[0]))
+        ]
+
+    def finish(self, dataset: Dataset, plan: list[Rule], merged: Breaks) -> list[Finding]:
+        return _findings(dataset, plan, merged)
 
 
 def evaluate_rules(dataset: Dataset, rules: list[Rule]) -> list[Finding]:
     """Check each rule binds to a boolean over ``dataset``, then count breaking rows of all rules in one pass."""
-    if not rules:
-        return []
     for rule in rules:
         _bind(dataset, rule)
+    return _findings(dataset, rules, _breaks(dataset, rules))
+
+
+def _breaks(dataset: Dataset, rules: list[Rule]) -> Breaks:
+    """The rows breaking each rule, all rules in one pass."""
+    if not rules:
+        return []
     row = quote_identifier(dataset.row_column)
     checks = _select(dataset, rules, table="numbered", row_column=dataset.row_column)
     expressions = []
@@ -336,9 +363,12 @@ def evaluate_rules(dataset: Dataset, rules: list[Rule]) -> list[Finding]:
         broken = f"r{index} IS FALSE"
         expressions += [f"count(*) FILTER (WHERE {broken})", f"min({row}, {ROW_EXAMPLES}) FILTER (WHERE {broken})"]
     result = _run(dataset, f"SELECT {', '.join(expressions)} FROM ({checks})", rules)
+    return [(int(result[2 * index]), list(result[2 * index + 1] or [])) for index in range(len(rules))]
+
+
+def _findings(dataset: Dataset, rules: list[Rule], breaks: Breaks) -> list[Finding]:
     findings = []
-    for index, rule in enumerate(rules):
-        count, rows = result[2 * index], result[2 * index + 1]
+    for rule, (count, rows) in zip(rules, breaks, strict=True):
         if not count:
             continue
         rows = dataset.source_rows(rows)

@@ -10,12 +10,16 @@
    hundred cells at most — and confirmed in Python before they are reported.
 
 Findings follow the contract: one per (column, entity), ``count`` = cells, evidence as redacted shapes.
+
+On a cluster, step 1 is the plan (the sample is of the whole file, so it is drawn once) and steps 2 and 3 split
+by rows: counts add up, and the first cells of the whole that match a pattern are the first of each partition's.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bastion.core import Category, Finding, Location, Severity
@@ -23,7 +27,7 @@ from bastion.scanners.data import classify as cl
 from bastion.scanners.data import places, vocabularies
 from bastion.scanners.data.dataset import SAMPLE_SEED, Column, Dataset
 from bastion.scanners.data.entities import ENTITIES, RECOGNIZERS, find_entities
-from bastion.scanners.data.interface import DatasetAnalysis
+from bastion.scanners.data.interface import PartitionedAnalysis
 from bastion.scanners.interface import ScanOptions
 
 if TYPE_CHECKING:
@@ -47,36 +51,104 @@ _DATE_TYPES = ("DATE", "TIMESTAMP")
 _NESTED = ("STRUCT", "MAP", "JSON", "UNION")
 
 
-class SensitiveDataAnalysis(DatasetAnalysis):
+@dataclass(frozen=True, slots=True)
+class SensitiveDataPlan:
+    """What each column was decided to hold, from the sample, and the aggregates that count it."""
+
+    columns: list[Column]
+    """The columns that may hold personal data (text, integers, dates, nested values)."""
+    verdicts: dict[str, cl.ColumnVerdict]
+    """By column name: what the sample showed."""
+    aggregates: list[tuple[tuple[str, str], str]]
+    """(column, what is counted) and its SQL aggregate: an entity, "nonnull", "others" or "secret"."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensitiveDataCounts:
+    """The counting pass over some rows."""
+
+    counts: dict[tuple[str, str], int]
+    """By (column, what is counted), as the plan's aggregates."""
+    cells: dict[tuple[str, str], list[str]]
+    """By (column, "others" or "secret") where some cell matched: the first ``_FETCH_LIMIT`` matching cells, in row order,
+    to confirm in Python."""
+
+
+class SensitiveDataAnalysis(PartitionedAnalysis[SensitiveDataPlan, SensitiveDataCounts]):
     """Personal data, GDPR special categories, credentials and offensive text, one finding per (column, entity)."""
 
     name = "pii"
 
-    def analyze(self, dataset: Dataset, options: ScanOptions) -> list[Finding]:
+    def plan(self, dataset: Dataset, options: ScanOptions) -> SensitiveDataPlan:
         columns = [c for c in dataset.columns if _cell_sql(c) is not None]
-        if not columns:
-            return []
-        samples = _sample(dataset, columns)
+        samples = _sample(dataset, columns) if columns else {}
         verdicts = {
             c.name: cl.classify_column(c.name, samples.get(c.name, []), is_date=_is_date(c), is_integer=_is_integer(c))
             for c in columns
         }
-        counter = _Counter(dataset)
+        counter = _Counter()
         for column in columns:
             _add_counts(counter, column, verdicts[column.name])
-        counts = counter.run()
+        return SensitiveDataPlan(columns, verdicts, counter.aggregates)
+
+    def partial(self, dataset: Dataset, plan: SensitiveDataPlan) -> SensitiveDataCounts:
+        counts = _count(dataset, plan.aggregates)
+        cells: dict[tuple[str, str], list[str]] = {}
+        for column in plan.columns:
+            cell = _cell_sql(column)
+            if counts.get((column.name, "others")):
+                unseen = _text_patterns_union(_unseen_entities(plan.verdicts[column.name]))
+                cells[(column.name, "others")] = _first_cells(
+                    dataset, f"left({cell}, {_MAX_SAMPLED_CHARS})", f"regexp_matches({cell}, {_sql(unseen)})"
+                )
+            if counts.get((column.name, "secret")):
+                prefilter = _sql(_credential_prefilter())
+                cells[(column.name, "secret")] = _first_cells(
+                    dataset, column.quoted, f"regexp_matches({column.quoted}, {prefilter})"
+                )
+        return SensitiveDataCounts(counts, cells)
+
+    def merge(self, partials: Sequence[SensitiveDataCounts]) -> SensitiveDataCounts:
+        counts: dict[tuple[str, str], int] = {}
+        cells: dict[tuple[str, str], list[str]] = {}
+        for part in partials:
+            for key, count in part.counts.items():
+                counts[key] = counts.get(key, 0) + count
+            for key, found in part.cells.items():
+                cells[key] = (cells.get(key, []) + found)[:_FETCH_LIMIT]
+        return SensitiveDataCounts(counts, cells)
+
+    def finish(self, dataset: Dataset, plan: SensitiveDataPlan, merged: SensitiveDataCounts) -> list[Finding]:
+        counts = merged.counts
         findings: list[Finding] = []
-        for column in columns:
-            verdict = verdicts[column.name]
+        for column in plan.columns:
+            verdict = plan.verdicts[column.name]
             nonnull = counts.get((column.name, "nonnull"), 0)
             for found in verdict.entities:
                 findings.append(
                     _column_finding(dataset, column, verdict, found, counts.get((column.name, found.entity), 0), nonnull)
                 )
             if verdict.free_text:
-                findings.extend(_text_findings(dataset, column, verdict, counts, nonnull))
-            findings.extend(_credential_findings(dataset, column, verdict, counts.get((column.name, "secret"), 0)))
+                others = merged.cells.get((column.name, "others"), [])
+                findings.extend(_text_findings(dataset, column, verdict, counts, nonnull, others))
+            secrets = merged.cells.get((column.name, "secret"), [])
+            findings.extend(_credential_findings(dataset, column, verdict, counts.get((column.name, "secret"), 0), secrets))
         return findings
+
+
+def _first_cells(dataset: Dataset, selected: str, condition: str) -> list[str]:
+    rows = dataset.fetch(f"SELECT {selected} FROM data WHERE {condition} LIMIT {_FETCH_LIMIT}")
+    return [str(value) for (value,) in rows]
+
+
+def _unseen_entities(verdict: cl.ColumnVerdict) -> list[str]:
+    """Entities a free-text column's sample did not show, counted together in the pass and confirmed afterwards."""
+    return sorted(_text_patterns().keys() - {found.entity for found in verdict.text_entities})
+
+
+def _text_patterns_union(entities: Sequence[str]) -> str:
+    patterns = _text_patterns()
+    return _union([patterns[e] for e in entities])
 
 
 def _add_counts(counter: _Counter, column: Column, verdict: cl.ColumnVerdict) -> None:
@@ -92,9 +164,10 @@ def _add_counts(counter: _Counter, column: Column, verdict: cl.ColumnVerdict) ->
         seen = {found.entity for found in verdict.text_entities}
         for entity in sorted(seen & patterns.keys()):
             counter.add((column.name, entity), f"count(*) FILTER (WHERE regexp_matches({cell}, {_sql(patterns[entity])}))")
-        others = [patterns[e] for e in sorted(patterns.keys() - seen)]
-        if others:
-            counter.add((column.name, "others"), f"count(*) FILTER (WHERE regexp_matches({cell}, {_sql(_union(others))}))")
+        unseen = _unseen_entities(verdict)
+        if unseen:
+            union = _sql(_text_patterns_union(unseen))
+            counter.add((column.name, "others"), f"count(*) FILTER (WHERE regexp_matches({cell}, {union}))")
     if column.is_text and not _fully_typed(verdict):
         counter.add((column.name, "secret"), f"count(*) FILTER (WHERE regexp_matches({cell}, {_sql(_credential_prefilter())}))")
 
@@ -140,23 +213,24 @@ def _sample(dataset: Dataset, columns: Sequence[Column]) -> dict[str, list[str]]
 
 
 class _Counter:
-    """Aggregates gathered from every check, run together: one pass over the file per 2,000 of them."""
+    """Aggregates gathered from every check, to run together (``_count``)."""
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+    def __init__(self) -> None:
         self.aggregates: list[tuple[tuple[str, str], str]] = []
 
     def add(self, key: tuple[str, str], sql: str) -> None:
         """``key`` is (column, what is counted): an entity, "nonnull", "others" or "secret"."""
         self.aggregates.append((key, sql))
 
-    def run(self) -> dict[tuple[str, str], int]:
-        counts: dict[tuple[str, str], int] = {}
-        for start in range(0, len(self.aggregates), _AGGREGATES_PER_QUERY):
-            chunk = self.aggregates[start : start + _AGGREGATES_PER_QUERY]
-            row = self.dataset.query(f"SELECT {', '.join(sql for _, sql in chunk)} FROM data").fetchone()
-            counts.update({key: int(value or 0) for (key, _), value in zip(chunk, row or (), strict=False)})
-        return counts
+
+def _count(dataset: Dataset, aggregates: list[tuple[tuple[str, str], str]]) -> dict[tuple[str, str], int]:
+    """Every aggregate's count: one pass over the file per 2,000 of them."""
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(aggregates), _AGGREGATES_PER_QUERY):
+        chunk = aggregates[start : start + _AGGREGATES_PER_QUERY]
+        row = dataset.query(f"SELECT {', '.join(sql for _, sql in chunk)} FROM data").fetchone()
+        counts.update({key: int(value or 0) for (key, _), value in zip(chunk, row or (), strict=False)})
+    return counts
 
 
 def _sql(text: str) -> str:
@@ -239,14 +313,19 @@ def _credential_prefilter() -> str:
 
 
 def _text_findings(
-    dataset: Dataset, column: Column, verdict: cl.ColumnVerdict, counts: dict[tuple[str, str], int], nonnull: int
+    dataset: Dataset,
+    column: Column,
+    verdict: cl.ColumnVerdict,
+    counts: dict[tuple[str, str], int],
+    nonnull: int,
+    others_cells: list[str],
 ) -> list[Finding]:
     patterns = _text_patterns()
     seen = {found.entity: found for found in verdict.text_entities}
     counted = {entity: counts.get((column.name, entity), 0) for entity in seen if entity in patterns}
     others = counts.get((column.name, "others"), 0)
     if others:
-        for entity, (found, count) in _confirm_in_text(dataset, column, sorted(patterns.keys() - seen.keys()), others).items():
+        for entity, (found, count) in _confirm_in_text(others_cells, _unseen_entities(verdict), others).items():
             seen[entity] = found
             counted[entity] = count
     findings = []
@@ -282,20 +361,13 @@ def _text_findings(
     return findings
 
 
-def _confirm_in_text(
-    dataset: Dataset, column: Column, entities: list[str], candidates: int
-) -> dict[str, tuple[cl.EntityVerdict, int]]:
-    """Entities the sample did not show but the counting pass may have: fetch up to 500 cells matching any of their
-    patterns, confirm each in Python (checksums, dictionaries), and scale the share confirmed to ``candidates``."""
-    patterns = _text_patterns()
-    cell = _cell_sql(column)
-    rows = dataset.query(
-        f"SELECT left({cell}, {_MAX_SAMPLED_CHARS}) FROM data "
-        f"WHERE regexp_matches({cell}, {_sql(_union([patterns[e] for e in entities]))}) LIMIT {_FETCH_LIMIT}"
-    ).fetchall()
+def _confirm_in_text(rows: list[str], entities: list[str], candidates: int) -> dict[str, tuple[cl.EntityVerdict, int]]:
+    """Entities the sample did not show but the counting pass may have: the first 500 cells matching any of their
+    patterns (``rows``) are confirmed in Python (checksums, dictionaries), and the share confirmed scaled to
+    ``candidates``."""
     found: dict[str, cl.EntityVerdict] = {}
     cells: dict[str, int] = {}
-    for (text,) in rows:
+    for text in rows:
         spans = find_entities(str(text), entities=entities)
         for entity in {span.entity for span in spans}:
             cells[entity] = cells.get(entity, 0) + 1
@@ -316,21 +388,19 @@ def _confirm_in_text(
 # --- credentials --------------------------------------------------------------------------------------------
 
 
-def _credential_findings(dataset: Dataset, column: Column, verdict: cl.ColumnVerdict, candidates: int) -> list[Finding]:
-    """Cells holding a credential by the secret scanner's rules (keywords, pattern, entropy, checksum)."""
+def _credential_findings(
+    dataset: Dataset, column: Column, verdict: cl.ColumnVerdict, candidates: int, rows: list[str]
+) -> list[Finding]:
+    """Cells holding a credential by the secret scanner's rules (keywords, pattern, entropy, checksum), confirmed on the
+    first 500 cells the prefilter matched (``rows``)."""
     if not candidates:
         return []
     from bastion.scanners.code.secrets import redact
 
-    prefilter = _sql(_credential_prefilter())
-    rows = dataset.query(
-        f"SELECT {column.quoted} FROM data WHERE regexp_matches({column.quoted}, {prefilter}) LIMIT {_FETCH_LIMIT}"
-    ).fetchall()
     cells: dict[str, int] = {}
     examples: dict[str, list[str]] = {}
     rules: dict[str, SecretRule] = {}
-    for (cell,) in rows:
-        text = str(cell)
+    for text in rows:
         matches = vocabularies.credential_matches(text)
         for rule in {rule.id: rule for _span, rule in matches}.values():
             rules[rule.id] = rule

@@ -15,6 +15,8 @@ Rules (category ``data-quality``; severities stay modest, a quality problem rare
   0.1% of rows) and case, space or punctuation variants of a more frequent value (low).
 - ``data.quality.duplicate-rows``: rows equal to an earlier row (low; medium from 10%).
 - ``data.quality.near-duplicate-rows``: rows equal to an earlier one once normalised (low).
+- ``data.quality.similar-rows``: rows sharing at least 60% of their informative words and values with an earlier
+  row, found by MinHash and locality-sensitive hashing, each pair checked exactly (low; see ``_similar_rows``).
 
 Column findings carry ``location.field`` and ``count``; those about values also carry the first
 offending row (``location.row``) and, in ``rows``, the first ``ROW_EXAMPLES`` rows. Past
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bastion.core import Category, Finding, Location, Severity
+from bastion.scanners.data._similar_rows import SIMILARITY, TokenSource, similar_rows
 from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
 from bastion.scanners.data.interface import DatasetAnalysis
 from bastion.scanners.data.profile import ColumnProfile, DatasetProfile, profile_dataset
@@ -55,6 +58,8 @@ DUPLICATE_SHARE = 0.1
 NORMALISED_COLUMNS = 1000
 """Columns normalised for near-duplicates; further ones compare exactly, which bounds the cost on wide tables."""
 ROW_EXAMPLES = 5
+SIMILAR_GROUPS = 50
+"""Groups of similar rows listed in the finding (``groups``); ``count`` covers them all."""
 COLUMN_FINDINGS_LIMIT = 50
 CHECKS_PER_QUERY = 300
 """Value checks per query; each adds three aggregates, and DuckDB plans very wide queries slowly."""
@@ -313,6 +318,8 @@ def _duplicate_findings(dataset: Dataset, profile: DatasetProfile) -> list[Findi
     try:
         repeats, pairs = _exact_duplicates(dataset)
         variants, near_groups = _near_duplicates(dataset)
+        sources = [TokenSource(_normalised(column), column.type in ("VARCHAR", "JSON")) for column in compared]
+        similar = similar_rows(dataset, sources, exclude_key="near")
     finally:
         dataset.fetch("DROP TABLE IF EXISTS bastion_row_hashes")
     findings = []
@@ -345,6 +352,22 @@ def _duplicate_findings(dataset: Dataset, profile: DatasetProfile) -> list[Findi
                 "Review these rows: they are likely the same record entered twice.",
                 rows=[group[1] for group in near_groups],
                 groups=near_groups,
+            )
+        )
+    if similar.count:
+        groups = [dataset.source_rows(group) for group in similar.groups[:SIMILAR_GROUPS]]
+        shown = "; ".join("rows " + ", ".join(str(r) for r in group) for group in groups[:3])
+        findings.append(
+            _finding(
+                "similar-rows",
+                Severity.LOW,
+                f"{similar.count} row(s) share at least {SIMILARITY:.0%} of their words and values with an earlier row "
+                f"({len(similar.groups)} group(s)): {shown}",
+                Location(path=path, row=groups[0][1]),
+                similar.count,
+                "Review these rows: they are likely the same record entered twice, with a typo or an edited field.",
+                rows=[group[1] for group in groups],
+                groups=groups,
             )
         )
     return findings
