@@ -62,3 +62,30 @@ def test_bad_input_is_one_line(tmp_path: Path, run_bastion: RunBastion) -> None:
         assert result.returncode == 2, args
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_commands_record_their_actions(tmp_path: Path, run_bastion: RunBastion) -> None:
+    """Scans with their gate decision, store writes and reads, package builds land in the instance's log."""
+    env = {"BASTION_HOME": str(tmp_path / "home")}
+    assert run_bastion("init", env=env).returncode == 0
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "settings.py").write_text('aws_key = "AKIA' + 'QX7RZ2M5T6L3B4N7"\n')
+    assert run_bastion("scan", str(project), "--scanners", "secrets", env=env).returncode == 1
+    digest = run_bastion("store", "put", str(project / "settings.py"), env=env).stdout.strip()
+    assert run_bastion("store", "get", digest, "-o", str(tmp_path / "copy.py"), env=env).returncode == 0
+    log = run_bastion("audit", "log", "--format", "jsonl", env=env)
+    entries = [json.loads(line) for line in log.stdout.splitlines()]
+    scan = next(e for e in entries if e["action"] == "scan")
+    assert (scan["outcome"], scan["target"], scan["details"]["findings"]) == ("fail", str(project), {"high": 1})
+    assert scan["actor"].startswith("os:")
+    assert [e["target"] for e in entries if e["action"].startswith("store.")] == [digest, digest]
+    verify = run_bastion("audit", "verify", "--format", "json", env=env)
+    assert verify.returncode == 0 and json.loads(verify.stdout)["checkpoints"] >= 1
+
+
+def test_a_scan_outside_an_instance_leaves_nothing(tmp_path: Path, run_bastion: RunBastion) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    result = run_bastion("scan", str(tmp_path / "a.py"), cwd=tmp_path, env={"BASTION_HOME": ""})
+    assert result.returncode == 0
+    assert not (tmp_path / ".bastion").exists()

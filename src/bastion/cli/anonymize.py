@@ -43,6 +43,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bastion.audit import record
     from bastion.core import BastionError
     from bastion.privacy import anonymize, load_anon_policy
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise BastionError("the --policy ANON_YAML option is required (or --decrypt to reverse encryption)")
     policy = load_anon_policy(args.policy)
     report = anonymize(args.input, args.output, policy)
+    outcome = "ok" if report.written else "refused"
+    record("anonymize", target=str(args.output), outcome=outcome, details={"input": str(args.input), "policy": str(args.policy)})
     if args.output_format == "json":
         from bastion import __version__
 
@@ -66,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _decrypt(args: argparse.Namespace) -> int:
+    from bastion.audit import record
     from bastion.privacy import decrypt
 
     report = decrypt(args.input, args.output, data_key_file=args.data_key)
+    record("anonymize.decrypt", target=str(args.output), details={"input": str(args.input)})
     if args.output_format == "json":
         from bastion import __version__
 

@@ -66,9 +66,11 @@ def register(commands: Any) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from bastion import __version__
+    from bastion.audit import record
     from bastion.signing.package import build_package
 
     built = build_package(args.directory, args.output, args.kitfile, args.metrics)
+    record("package.build", target=built.digest, details={"directory": str(args.directory), "package": str(built.path)})
     if args.output_format == "json":
         document = {
             "bastion_version": __version__,

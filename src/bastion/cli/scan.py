@@ -117,9 +117,26 @@ def run(args: argparse.Namespace) -> int:
     gate = evaluate(policy, findings=report.findings, scanned=report.scanned)
     report = Report(scanned=report.scanned, findings=report.findings, gate=gate)
     emit(_render(report, args.output_format, color=args.output is None and sys.stdout.isatty()), args.output)
+    _record(args.paths, report)
     if gate.violations:
         return 1
     return 2 if gate.incomplete else 0
+
+
+def _record(paths: list[str], report: Report) -> None:
+    """The scan and the gate's decision in the audit log, when this is an initialised instance."""
+    from bastion.audit import record
+
+    summary = report.summary()
+    assert report.gate is not None
+    details = {
+        "files": len(report.scanned),
+        "findings": summary["by_severity"],
+        "violations": report.gate.violations,
+        "incomplete": len(report.gate.incomplete),
+        "digests": {a.path: a.sha256 for a in report.scanned[:100] if a.sha256},
+    }
+    record("scan", target=" ".join(paths)[:1000], outcome=report.gate.decision, details=details)
 
 
 def _secret_rules_file(text: str) -> Path:

@@ -63,6 +63,7 @@ def register(commands: Any) -> None:
 
 
 def run_put(args: argparse.Namespace) -> int:
+    from bastion.audit import record
     from bastion.core import BastionError
     from bastion.store import DEFAULT_KEY, open_store
 
@@ -74,6 +75,7 @@ def run_put(args: argparse.Namespace) -> int:
     with handle:
         digest = store.put(handle, retain_until=args.retain_until)
     ref = store.tag(args.name, digest) if args.name else None
+    record("store.put", target=digest, details={"file": str(args.file), "ref": f"{ref.name}@v{ref.version}" if ref else None})
     if args.output_format == "json":
         document = {"digest": digest, "ref": ref.to_dict() if ref else None, "store": store.location}
         print(json.dumps(document, indent=2))
@@ -83,6 +85,7 @@ def run_put(args: argparse.Namespace) -> int:
 
 
 def run_get(args: argparse.Namespace) -> int:
+    from bastion.audit import record
     from bastion.core import BastionError
     from bastion.store import open_store
 
@@ -90,7 +93,8 @@ def run_get(args: argparse.Namespace) -> int:
         raise BastionError(f"{args.output}: is a directory; give a file name for -o")
     if not args.output.parent.is_dir():
         raise BastionError(f"{args.output.parent}: no such directory for -o; create it first")
-    open_store().export(args.address, args.output)
+    digest = open_store().export(args.address, args.output)
+    record("store.get", target=str(args.address), details={"digest": digest, "output": str(args.output)})
     return 0
 
 

@@ -87,6 +87,13 @@ def decode_signature(data: bytes, public_key: ec.EllipticCurvePublicKey) -> Mani
     return _manifest(_object(_json(payload, "the signed statement"), "the signed statement"))
 
 
+def read_statement(data: bytes) -> Manifest:
+    """The manifest an OMS bundle's statement lists, its signature unchecked: for bundles Sigstore has just made."""
+    envelope = _object(_object(_json(data, "the signature"), "the signature").get("dsseEnvelope"), "dsseEnvelope")
+    payload = _base64(envelope.get("payload"), "dsseEnvelope.payload")
+    return _manifest(_object(_json(payload, "the signed statement"), "the signed statement"))
+
+
 def public_key_hint(public_key: ec.EllipticCurvePublicKey) -> str:
     """Hex SHA-256 of the key's PEM: the bundle's key hint, as ``model_signing`` computes it."""
     from cryptography.hazmat.primitives import serialization
