@@ -7,19 +7,22 @@ import fnmatch
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from bastion.core import Artifact, Finding, GateResult, ScanStatus, WaivedFinding
 from bastion.gate.policy import Policy, Waiver
 
 
-@dataclass
 class _RuleFailures:
-    severity: str
-    count: int = 0
-    first: str = ""
-    message: str = ""
-    paths: set[str] = field(default_factory=set)
+    """The findings of one rule that fail the gate: how many, where, and the first one's words."""
+
+    __slots__ = ("count", "first", "message", "paths", "severity")
+
+    def __init__(self, severity: str, first: str, message: str) -> None:
+        self.severity = severity
+        self.first = first
+        self.message = message
+        self.count = 0
+        self.paths: set[str] = set()
 
 
 def evaluate(

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 NEVER = "never"
 
-_METRIC_THRESHOLD = re.compile(
+_METRIC_THRESHOLD = (
     r"^\s*(?:(abs)\(\s*([A-Za-z_][\w.\-]*)\s*\)|([A-Za-z_][\w.\-]*))\s*(>=|<=|==|!=|>|<)\s*"
     r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
@@ -71,7 +71,7 @@ class MetricThreshold:
 
     @classmethod
     def parse(cls, text: str) -> MetricThreshold:
-        match = _METRIC_THRESHOLD.match(text)
+        match = re.match(_METRIC_THRESHOLD, text)  # re caches it; most scans read no policy file
         if match is None:
             raise ValueError(f"cannot read metric threshold {text!r}; write it as 'recall >= 0.95' or 'abs(dpl) <= 0.1'")
         absolute, abs_name, name, op, value = match.groups()
