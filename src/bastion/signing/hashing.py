@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,15 +104,34 @@ def _hash_all(pieces: list[_Piece]) -> list[Resource]:
     workers = min(len(largest_first), cores)
     if workers <= 1:
         return [Resource(piece.name, hash_file(piece.path, piece.start, piece.end)) for piece in largest_first]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bastion-hash") as pool:
-        futures = [pool.submit(hash_file, piece.path, piece.start, piece.end) for piece in largest_first]
-        try:
-            return [Resource(piece.name, future.result()) for piece, future in zip(largest_first, futures, strict=True)]
-        except BaseException:
-            # One unreadable file fails the whole manifest: do not keep hashing the others.
-            for future in futures:
-                future.cancel()
-            raise
+    # Plain threads, not concurrent.futures: importing it (and logging behind it) costs `bastion sign` ~20 ms.
+    import threading
+
+    digests: dict[int, str] = {}
+    failures: list[BaseException] = []
+    order = iter(range(len(largest_first)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not failures:  # one unreadable file fails the whole manifest: the other threads stop too
+            with lock:
+                index = next(order, None)
+            if index is None:
+                return
+            piece = largest_first[index]
+            try:
+                digests[index] = hash_file(piece.path, piece.start, piece.end)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"bastion-hash-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return [Resource(piece.name, digests[index]) for index, piece in enumerate(largest_first)]
 
 
 def _relative_inside(path: Path, model: Path) -> str | None:
