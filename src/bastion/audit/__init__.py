@@ -6,11 +6,11 @@ The public names load on first use: every command calls ``record``, and on a mac
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bastion.core import bastion_home
+from bastion.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bastion.audit.errors import AuditError
@@ -68,10 +68,7 @@ def _os_user() -> str:
         return "os:unknown"
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
 
 
 __all__ = [

@@ -6,8 +6,9 @@ that meets no code should not compile the secret rules or read the notebook mach
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bastion.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bastion.scanners.code._context import shannon_entropy
@@ -34,10 +35,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
 
 
 __all__ = [

@@ -6,8 +6,9 @@ a scan that meets no dataset should not pay for the dataset machinery.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bastion.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
@@ -26,10 +27,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)
 
 
 __all__ = [
