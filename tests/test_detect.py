@@ -243,9 +243,11 @@ def test_text_starting_with_opcode_letters_stays_text(tmp_path: Path) -> None:
         ("license", "Copyright (c) 2026 Example\nPermission is hereby granted\n"),
         ("list", "]\n"),
         ("Makefile", "INSTALL = install\nall:\n\techo hi\n"),
+        ("customers", "customer_name,email,notes\nAnn Lee,ann@example.com,Born 1939-01-06. Phone 555-0100.\n"),
+        ("cities.txt", "city,population\nOslo,709037\nBergen,291940\n"),
     ]:
         (tmp_path / name).write_text(text)
-        assert detect_file(tmp_path / name)[0] is Kind.CODE, name
+        assert detect_file(tmp_path / name)[0] is not Kind.MODEL, name
 
 
 def test_minified_text_without_newlines_stays_text(tmp_path: Path) -> None:
@@ -253,6 +255,13 @@ def test_minified_text_without_newlines_stays_text(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Version 1.0\nSome notes\n")
     assert detect_file(tmp_path / "bundle.js") == (Kind.CODE, "text")
     assert detect_file(tmp_path / "notes.txt") == (Kind.CODE, "text")
+
+
+def test_a_csv_whose_header_starts_with_c_is_a_dataset(tmp_path: Path) -> None:
+    # "c" is GLOBAL: the header and first row read as a module and a name that no loader can import.
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_name,email,description\nPietro Pastine,p@example.net,Country reveal body.\n" * 50)
+    assert detect_file(path) == (Kind.DATASET, "csv")
 
 
 @pytest.mark.parametrize(

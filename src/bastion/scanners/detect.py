@@ -298,6 +298,11 @@ def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
     from bastion.scanners.models.allowlist import Verdict
 
     analysis = analyze_pickle(head, max_opcodes=_HEADERLESS_OPCODES)
+    # The loader stops at the first global it cannot import: a CSV header read as GLOBAL's module
+    # (``customer_name,email,...``) fails in ``find_class`` before anything runs. Judge what comes before.
+    unimportable = [imported.offset for imported in analysis.imports if not _dotted_name(imported.name)]
+    if unimportable:
+        analysis = analyze_pickle(head[: min(unimportable)], max_opcodes=_HEADERLESS_OPCODES)
     if analysis.limit is not None or (analysis.pickles and analysis.opcodes >= 2):
         return True
     if analysis.invocations or any(imported.verdict is Verdict.DANGEROUS for imported in analysis.imports):
@@ -308,6 +313,11 @@ def _looks_like_headerless_pickle(head: bytes, size: int | None = None) -> bool:
         return True
     cut_by_window = size is not None and size > len(head)
     return analysis.opcodes == 0 and cut_by_window and _first_argument_runs_past(head)
+
+
+def _dotted_name(name: str) -> bool:
+    """``module.attribute``: identifiers joined by dots, as ``__import__`` and ``getattr`` take them."""
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def _first_argument_runs_past(head: bytes) -> bool:
