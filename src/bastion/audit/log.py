@@ -218,7 +218,7 @@ class AuditLog:
         with self._locked():
             segment, size, seq, prev = self._current_tail()
             if size >= SEGMENT_LIMIT:
-                segment, size = self._segment_path(_segment_number(segment) + 1), 0
+                segment, size = self._segment_path(segment_number(segment) + 1), 0
             fields: dict[str, Any] = {
                 "seq": seq,
                 "time": now(),
@@ -298,14 +298,6 @@ class AuditLog:
         checkpoints = self.checkpoints()
         return checkpoints[-1] if checkpoints else None
 
-    def lines(self) -> Iterator[tuple[Path, int, bytes]]:
-        """(segment, line number, line) of every complete line; a partial last line is left out."""
-        for segment in self.segments():
-            data = segment.read_bytes()
-            end = data.rfind(b"\n") + 1
-            for number, line in enumerate(data[:end].splitlines(), 1):
-                yield segment, number, line
-
     def torn_tail(self) -> int:
         """Bytes of an interrupted write at the end of the last segment (cut off by the next append)."""
         segments = self.segments()
@@ -318,7 +310,7 @@ class AuditLog:
         """Parsed entries from (segment number, offset) on, each with its line and the position after it."""
         first, offset = position
         for segment in self.segments():
-            number = _segment_number(segment)
+            number = segment_number(segment)
             if number < first:
                 continue
             start = offset if number == first else 0
@@ -422,7 +414,8 @@ def chain_problem(line: bytes, fields: dict[str, Any], seq: int, prev: str) -> s
     return line_hash_problem(line)
 
 
-def _segment_number(path: Path) -> int:
+def segment_number(path: Path) -> int:
+    """The N of ``segment-N.jsonl``."""
     return int(path.stem.removeprefix("segment-"))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.audit.errors import AuditError
-from bastion.audit.log import GENESIS, AuditLog, Checkpoint, chain_problem
+from bastion.audit.log import GENESIS, AuditLog, Checkpoint, chain_problem, segment_number
 from bastion.audit.merkle import CompactRange, inclusion_proof
 from bastion.audit.signer import key_id, signature_valid
 
@@ -74,8 +74,7 @@ def verify_log(log: AuditLog, public_key: EllipticCurvePublicKey) -> Verificatio
     for segment in log.segments():
         if problem:
             break
-        number = int(segment.stem.removeprefix("segment-"))
-        if number != expected_segment:
+        if segment_number(segment) != expected_segment:
             problem = f"segment-{expected_segment:08d}.jsonl is missing (deleted)"
             break
         expected_segment += 1
