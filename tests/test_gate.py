@@ -137,6 +137,15 @@ def test_metric_thresholds_are_judged_and_missing_metrics_fail() -> None:
     assert evaluate(policy, findings=[]).decision == "pass", "without metrics only findings are judged"
 
 
+def test_bias_metrics_name_their_facet_in_brackets() -> None:
+    policy = parse_policy("metrics:\n  - abs(DPPL[sex]) <= 0.1\n  - DI[age] >= 0.8\n")
+    assert [str(threshold) for threshold in policy.metrics] == ["abs(DPPL[sex]) <= 0.1", "DI[age] >= 0.8"]
+    assert evaluate(policy, metrics={"DPPL[sex]": -0.05, "DI[age]": 0.9}).decision == "pass"
+    assert evaluate(policy, metrics={"DPPL[sex]": -0.05, "DI[age]": 0.7}).reasons == (
+        "metric DI[age] = 0.7 fails DI[age] >= 0.8",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "value", "holds"),
     [("x >= 1", 1.0, True), ("x > 1", 1.0, False), ("x < 1e-3", 0.0001, True), ("x == 2", 2.0, True), ("x != 2", 2.0, False)],

@@ -150,6 +150,23 @@ def test_a_failed_update_keeps_the_previous_mirror(tmp_path: Path, server: tuple
     assert MirrorSource(database).info.snapshot == first.snapshot
 
 
+def test_an_air_gapped_update_reads_archives_from_file_urls(tmp_path: Path) -> None:
+    archive = tmp_path / "media" / "all zip.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(osv_archive())
+    database = tmp_path / "vulndb" / "osv.sqlite"
+    summary = update_mirror(database, osv_url=archive.as_uri(), pypa_url=None)
+    assert summary.advisories > 0
+    advisories = MirrorSource(database).query(Package("requests", "2.19.0"))
+    assert "GHSA-x84v-xcm2-53pg" in {advisory.id for advisory in advisories}
+    from bastion.scanners.code.advisories import MirrorUpdateError
+
+    with pytest.raises(MirrorUpdateError, match="a file URL names a path on this machine"):
+        update_mirror(database, osv_url="file://elsewhere/all.zip", pypa_url=None)
+    with pytest.raises(MirrorUpdateError, match="No such file"):
+        update_mirror(database, osv_url=(tmp_path / "missing.zip").as_uri(), pypa_url=None)
+
+
 def test_a_damaged_mirror_fails_closed(tmp_path: Path) -> None:
     database = tmp_path / "osv.sqlite"
     database.write_bytes(b"not a database at all" * 100)

@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 
 NEVER = "never"
 
+# A metric name may end in a bracketed qualifier: the facet of a bias metric, ``DPPL[sex]``.
+_METRIC_NAME = r"[A-Za-z_][\w.\-]*(?:\[[^\]\s]+\])?"
 _METRIC_THRESHOLD = (
-    r"^\s*(?:(abs)\(\s*([A-Za-z_][\w.\-]*)\s*\)|([A-Za-z_][\w.\-]*))\s*(>=|<=|==|!=|>|<)\s*"
+    rf"^\s*(?:(abs)\(\s*({_METRIC_NAME})\s*\)|({_METRIC_NAME}))\s*(>=|<=|==|!=|>|<)\s*"
     r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {

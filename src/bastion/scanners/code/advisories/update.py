@@ -44,8 +44,9 @@ class MirrorSummary:
     """Archive members that were not readable OSV records."""
 
 
-def update_mirror(path: Path | None = None, *, osv_url: str = OSV_ARCHIVE, pypa_url: str = PYPA_ARCHIVE) -> MirrorSummary:
-    """Download both archives and replace the mirror at ``path`` (default ``BASTION_HOME/vulndb/osv.sqlite``) atomically.
+def update_mirror(path: Path | None = None, *, osv_url: str = OSV_ARCHIVE, pypa_url: str | None = PYPA_ARCHIVE) -> MirrorSummary:
+    """Download both archives (http(s) or file URLs; ``pypa_url=None`` leaves PyPA's out) and replace the mirror at
+    ``path`` (default ``BASTION_HOME/vulndb/osv.sqlite``) atomically.
 
     Records stream from the archives into the new database, so memory stays small whatever their number.
     """
@@ -59,7 +60,8 @@ def update_mirror(path: Path | None = None, *, osv_url: str = OSV_ARCHIVE, pypa_
     try:
         with atomic_path(path) as temporary, contextlib.closing(sqlite3.connect(temporary)) as database:
             database.executescript(SCHEMA)
-            for url, members in ((osv_url, _osv_members), (pypa_url, _pypa_members)):
+            sources = ((osv_url, _osv_members), (pypa_url, _pypa_members))
+            for url, members in ((url, members) for url, members in sources if url is not None):
                 with tempfile.TemporaryFile(dir=path.parent) as archive:
                     try:
                         download(url, archive, limit=_MAX_ARCHIVE)
@@ -78,7 +80,7 @@ def update_mirror(path: Path | None = None, *, osv_url: str = OSV_ARCHIVE, pypa_
                 "snapshot": snapshot,
                 "newest_modified": newest,
                 "advisories": str(count),
-                "sources": json.dumps([osv_url, pypa_url]),
+                "sources": json.dumps([url for url in (osv_url, pypa_url) if url is not None]),
             }
             database.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
             database.commit()

@@ -1,0 +1,1 @@
+"""The pipeline: bastion.yaml, the runner, its steps, caching and lineage."""
