@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bastion.scanners.data._faker import PROVIDERS_LOCK
+
 if TYPE_CHECKING:
     from bastion.scanners.data.entities import EntitySpan
 
@@ -52,6 +54,11 @@ class NameDictionaries:
 
 @functools.cache
 def dictionaries() -> NameDictionaries:
+    with PROVIDERS_LOCK:
+        return _load()
+
+
+def _load() -> NameDictionaries:
     try:
         import faker.providers.company as company_pkg
         import faker.providers.person as person_pkg

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bastion.scanners.data._faker import PROVIDERS_LOCK
+
 if TYPE_CHECKING:
     from bastion.scanners.data.entities import EntitySpan
 
@@ -61,6 +63,11 @@ _PLACE_LISTS = (
 
 @functools.cache
 def dictionaries() -> PlaceDictionaries:
+    with PROVIDERS_LOCK:
+        return _load()
+
+
+def _load() -> PlaceDictionaries:
     try:
         import faker.providers.address as address_pkg
     except ImportError:  # without Faker, the built-in street words remain
