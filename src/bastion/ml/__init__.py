@@ -1,0 +1,1 @@
+"""Training, evaluation, bias, explanations and model security tests."""
