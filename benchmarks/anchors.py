@@ -97,6 +97,23 @@ GROUPS: dict[str, AnchorGroup] = {
             "(pyOpenSSL) at start-up but does not declare it."
         ),
     ),
+    "serve": AnchorGroup(
+        name="serve",
+        packages=("mlflow==3.17.2", "scikit-learn==1.9.1", "skops==0.16.0"),
+        commands=("mlflow",),
+        note=(
+            "MLflow's scoring server ('mlflow models serve --env-manager local'). scikit-learn is pinned to Bastion's so "
+            "both servers run the same model; skops reads Bastion's model file to save it as an MLflow model."
+        ),
+    ),
+    "monitor": AnchorGroup(
+        name="monitor",
+        packages=("evidently==0.7.23", "pandas==2.3.3", "pyarrow==26.0.1"),
+        note=(
+            "Evidently's DataDriftPreset (its Report API, run in a Python child of this venv); pyarrow lets it read "
+            "the same Parquet files. Evidently 0.7.23 imports a pandas internal that pandas 3 removed: pandas 2.3."
+        ),
+    ),
 }
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,17 +152,29 @@ def report(measurements: list[Measurement], bytes_total: int) -> None:
     print_table(measurements, baseline=FLOOR, title=f"sign and verify {gb:.2f} GB in one directory (× floor: lower is better)")
     rows = [[m.tool, f"{gb / m.median_s:.2f}" if m.median_s else "—"] for m in measurements]
     print_rows(["tool", "GB/s"], rows)
-    floor = by_tool[FLOOR].median_s
+    floor = by_tool[FLOOR]
     lines = []
     for action in ("sign", "verify"):
-        ours = by_tool[f"bastion {action}"].median_s
-        lines.append([f"bastion {action} / two-core floor", fmt_ratio(ratio(ours, floor)), "target ≤ 1.10×"])
+        ours = by_tool[f"bastion {action}"]
+        lines.append([f"bastion {action} / two-core floor", *_ratios(ours, floor), "target ≤ 1.10×"])
         for kind in ("CLI", "API"):
-            reference = by_tool[f"model_signing {kind} {action}"].median_s
-            lines.append(
-                [f"model_signing {kind} {action} / bastion {action}", fmt_ratio(ratio(reference, ours)), "target ≥ 1.5× (CLI)"]
-            )
-    print_rows(["ratio", "value", "issue 6"], lines, title="ratios")
+            reference = by_tool[f"model_signing {kind} {action}"]
+            lines.append([f"model_signing {kind} {action} / bastion {action}", *_ratios(reference, ours), "target ≥ 1.5× (CLI)"])
+    # On a busy machine wall times stretch with the load; CPU seconds show the work each tool does regardless.
+    print_rows(["ratio", "wall", "CPU", "issue 6 (wall)"], lines, title="ratios")
+
+
+def _ratios(numerator: Measurement, denominator: Measurement) -> list[str]:
+    """Median wall time and median CPU time of ``numerator`` over those of ``denominator``."""
+    return [
+        fmt_ratio(ratio(numerator.median_s, denominator.median_s)),
+        fmt_ratio(ratio(_median_cpu(numerator), _median_cpu(denominator))),
+    ]
+
+
+def _median_cpu(measurement: Measurement) -> float | None:
+    seconds = [run.cpu_s for run in measurement.runs if not run.timed_out]
+    return statistics.median(seconds) if seconds else None
 
 
 def _bastion_version() -> str:

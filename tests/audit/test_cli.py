@@ -51,7 +51,7 @@ def test_bad_input_is_one_line(tmp_path: Path, run_bastion: RunBastion) -> None:
     env = {"BASTION_HOME": str(tmp_path / "nowhere")}
     missing = run_bastion("audit", "verify", env=env)
     assert missing.returncode == 2
-    assert missing.stderr.strip().endswith("no audit log here; run 'bastion init' or set BASTION_HOME")
+    assert missing.stderr.strip().endswith("no audit log here; run 'bastion init', or set BASTION_HOME or BASTION_AUDIT_URL")
     run_bastion("init", env=env)
     for args, message in [
         (("audit", "verify", "--key", str(tmp_path / "absent.pem")), "no such public key"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.audit import AuditError, AuditLog, AuditSigner, prove_inclusion, record, verify_log
+from bastion.audit import AuditError, AuditLog, AuditSigner, encoding, prove_inclusion, record, verify_log
 from bastion.audit import log as audit_log
 from bastion.audit.merkle import verify_inclusion
 
@@ -46,7 +46,7 @@ def test_appended_entries_chain_and_verify(tmp_path: Path, signer: AuditSigner) 
     log = filled(tmp_path / "audit", signer)
     entries = list(log.entries())
     assert [e.seq for e in entries] == list(range(12))
-    assert entries[0].prev == audit_log.GENESIS and all(b.prev == a.hash for a, b in itertools.pairwise(entries))
+    assert entries[0].prev == encoding.GENESIS and all(b.prev == a.hash for a, b in itertools.pairwise(entries))
     assert entries[5].actor == "user2" and entries[5].details == {"findings": 5}
     result = verify_log(log, signer.public_key)
     assert result.intact and (result.entries, result.checkpoints) == (12, 2)
@@ -74,7 +74,7 @@ def test_edit_with_a_recomputed_hash_breaks_the_next_link(tmp_path: Path, signer
     lines = lines_of(log)
     fields = json.loads(lines[4])
     fields["outcome"] = "fail"
-    fields["hash"], lines[4] = audit_log.encode_entry(fields)
+    fields["hash"], lines[4] = encoding.encode_entry(fields)
     rewrite(log, lines)
     problem = verify_log(log, signer.public_key).problem
     assert problem is not None and problem.startswith("segment-00000001.jsonl line 6 (entry 5): does not chain")
@@ -120,12 +120,12 @@ def test_a_consistently_rewritten_chain_contradicts_the_signed_root(tmp_path: Pa
     log = filled(tmp_path / "audit", signer, checkpoint_at=(12,))
     entries = [json.loads(line) for line in lines_of(log)]
     del entries[2]
-    prev = audit_log.GENESIS
+    prev = encoding.GENESIS
     rebuilt = []
     entries.append(dict(entries[-1]))  # pad back to 12 entries
     for seq, fields in enumerate(entries):
         fields.update(seq=seq, prev=prev)
-        prev, line = audit_log.encode_entry(fields)
+        prev, line = encoding.encode_entry(fields)
         rebuilt.append(line)
     rewrite(log, rebuilt)
     result = verify_log(log, signer.public_key)
@@ -156,6 +156,23 @@ def test_deleted_segment_is_named(tmp_path: Path, signer: AuditSigner, monkeypat
     assert verify_log(log, signer.public_key).intact
     segments[1].unlink()
     assert verify_log(log, signer.public_key).problem == "segment-00000002.jsonl is missing (deleted)"
+
+
+def test_entries_from_a_seq_across_segments(tmp_path: Path, signer: AuditSigner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading from an entry's number (what the registry's outbox does after a crash) searches from the end."""
+    monkeypatch.setattr(audit_log, "SEGMENT_LIMIT", 700)
+    log = filled(tmp_path / "audit", signer, count=25, checkpoint_at=())
+    assert len(log.segments()) >= 4 and log.size() == 25
+    for start in (0, 1, 4, 5, 11, 24, 25, 40):
+        assert [e.seq for e in log.entries(start)] == list(range(start, 25)), start
+    with log.segments()[-1].open("ab") as handle:
+        handle.write(b'{"seq":25,"ti')  # a torn write is not an entry
+    assert [e.seq for e in AuditLog(log.directory).entries(24)] == [24]
+    monkeypatch.undo()
+    big = filled(tmp_path / "big", signer, count=800, checkpoint_at=())  # one segment, past the first 64 KiB window
+    assert len(big.segments()) == 1 and big.segments()[0].stat().st_size > 3 * 64 * 1024
+    for start in (0, 3, 400, 799):
+        assert [e.seq for e in big.entries(start)] == list(range(start, 800)), start
 
 
 def test_torn_last_write_is_reported_then_cut_off(tmp_path: Path, signer: AuditSigner) -> None:
@@ -189,7 +206,7 @@ def test_inclusion_proof_against_the_signed_root(tmp_path: Path, signer: AuditSi
 
 
 def test_signer_checkpoints_automatically(tmp_path: Path, signer: AuditSigner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit_log, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(encoding, "CHECKPOINT_EVERY", 5)
     log = AuditLog(tmp_path / "audit", durable=False, signer=signer)
     for _ in range(12):
         log.append("store.put", actor="svc")

@@ -194,7 +194,7 @@ def test_examples_match_the_schema_and_are_written_as_given(tmp_path: Path, exam
     ("change", "expected"),
     [
         (lambda d: d["steps"][0].update(status="running"), "at steps/0/status"),
-        (lambda d: d.pop("gates"), "'gates' is a required property"),
+        (lambda d: d.pop("gates"), '"gates" is a required property'),
         (lambda d: d["steps"][0].update(inputs={"data": "not-a-digest"}), "at steps/0/inputs/data"),
         (lambda d: d["findings"][0].update(severity="severe"), "at findings/0/severity"),
         (lambda d: d["confusion_matrix"]["counts"].append([1, 2]), "confusion_matrix: counts must be 2 rows of 2"),

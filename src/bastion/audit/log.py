@@ -1,11 +1,8 @@
-"""The audit log: hash-chained JSON Lines segments, appended under a lock, committed by signed checkpoints.
+"""The audit log in a local directory: hash-chained JSON Lines segments, appended under a lock, committed by signed
+checkpoints.
 
-Each entry is one line of JSON: ``{"hash":"<hex>",`` and then the rest of the canonical JSON of its other
-fields. ``hash`` is the SHA-256 Merkle leaf hash of exactly those bytes (with the opening brace), and
-``prev`` the hash of the entry before, so verifying an entry hashes its bytes as they are, without
-re-encoding, and an edited, deleted, inserted or reordered entry breaks the chain where it happened. A
-checkpoint signs the RFC 6962 Merkle root over the first ``size`` entries; truncation, or a rewrite of
-the whole chain, then contradicts a signed root.
+Entries are spelt as ``encoding`` says. A checkpoint signs the RFC 6962 Merkle root over the first ``size``
+entries; truncation, or a rewrite of the whole chain, then contradicts a signed root.
 
 Appends take an exclusive ``flock`` and write the whole line with one ``O_APPEND`` write, fsynced when the
 log is durable. A process killed mid-write leaves at most a partial last line, never acknowledged; the
@@ -14,182 +11,40 @@ next append, under the lock, cuts it off, and verification reports it without fa
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
 import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bastion.audit import encoding
+from bastion.audit.encoding import GENESIS, canonical, new_entry
 from bastion.audit.errors import AuditError
-from bastion.audit.merkle import CompactRange, leaf_hash
+from bastion.audit.interface import Checkpoint, Entry, HashChainedLog, extend_tree, parsed_entry, sign_checkpoint
+from bastion.audit.merkle import CompactRange
 from bastion.core import bastion_home
 
 if TYPE_CHECKING:
     from bastion.audit.signer import AuditSigner
 
-GENESIS = "0" * 64
-"""The ``prev`` of the first entry."""
 SEGMENT_LIMIT = 64 * 1024 * 1024
 """A segment past this size is closed and the next append starts a new one (ELK ships whole files)."""
-MAX_DETAILS = 16 * 1024
-"""Encoded size allowed for an event's details: an audit entry records a decision, not its data."""
-CHECKPOINT_EVERY = 1000
-"""Entries between the automatic checkpoints of a log opened with a signer."""
 _TAIL_WINDOW = 256 * 1024
 _SEGMENT_GLOB = "segment-*.jsonl"
 _CHECKPOINTS = "checkpoints.jsonl"
-_STATEMENT_PREFIX = b"bastion-audit-checkpoint/v1\n"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One recorded action."""
-
-    seq: int
-    """0-based position in the log."""
-    time: str
-    """UTC, ISO 8601 with microseconds."""
-    actor: str
-    """Who acted: a registry principal, or the operating-system user."""
-    action: str
-    """What was done: ``scan``, ``gate``, ``store.put``, ``sign``, ``register``, ``approve``, ``login.failed``, …"""
-    target: str | None
-    """What it was done to: a path, a digest, ``model:version``."""
-    outcome: str
-    """``ok``, ``fail``, ``allow``, ``deny``, or a decision such as ``pass``."""
-    details: Mapping[str, Any]
-    prev: str
-    """Leaf hash (hex) of the entry before; ``GENESIS`` for the first."""
-    hash: str
-    """Leaf hash (hex) of this entry: SHA-256 of 0x00 and the canonical JSON of every other field (``encode_entry``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "actor": self.actor,
-            "action": self.action,
-            "target": self.target,
-            "outcome": self.outcome,
-            "details": dict(self.details),
-            "prev": self.prev,
-            "hash": self.hash,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Entry:
-        """An entry as parsed from its line; ``KeyError``/``TypeError`` when a field is missing."""
-        return cls(
-            seq=int(data["seq"]),
-            time=str(data["time"]),
-            actor=str(data["actor"]),
-            action=str(data["action"]),
-            target=None if data["target"] is None else str(data["target"]),
-            outcome=str(data["outcome"]),
-            details=dict(data["details"]),
-            prev=str(data["prev"]),
-            hash=str(data["hash"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A signed statement that the log's first ``size`` entries have the Merkle root ``root``."""
-
-    size: int
-    root: str
-    """Hex RFC 6962 tree hash of the first ``size`` entries' leaf hashes."""
-    time: str
-    key_id: str
-    """Which audit key signed it (see ``signer.key_id``)."""
-    signature: str
-    """Base64 ECDSA P-256 / SHA-256 signature over ``statement()``."""
-    roots: tuple[str, ...] = field(default=(), compare=False)
-    """The compact range at ``size`` (unsigned), so the next checkpoint need not re-read the log."""
-    position: tuple[int, int] = field(default=(1, 0), compare=False)
-    """(segment number, byte offset) of entry ``size`` (unsigned; a hint for the next checkpoint)."""
-    last_hash: str = field(default=GENESIS, compare=False)
-    """The hash of entry ``size - 1`` (unsigned; the next checkpoint checks the chain goes on from it)."""
-
-    def statement(self) -> bytes:
-        return statement(self.size, self.root, self.time, self.key_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "root": self.root,
-            "time": self.time,
-            "key_id": self.key_id,
-            "signature": self.signature,
-            "roots": list(self.roots),
-            "position": list(self.position),
-            "last_hash": self.last_hash,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
-        segment, offset = data.get("position") or (1, 0)
-        return cls(
-            size=int(data["size"]),
-            root=str(data["root"]),
-            time=str(data["time"]),
-            key_id=str(data["key_id"]),
-            signature=str(data["signature"]),
-            roots=tuple(str(r) for r in data.get("roots") or ()),
-            position=(int(segment), int(offset)),
-            last_hash=str(data.get("last_hash") or GENESIS),
-        )
-
-
-def statement(size: int, root: str, time: str, key_id: str) -> bytes:
-    """The bytes a checkpoint's signature covers."""
-    return _STATEMENT_PREFIX + canonical({"size": size, "root": root, "time": time, "key_id": key_id})
-
-
-def canonical(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8: one encoding per value, so a hash over it is reproducible."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-_HASH_OPEN = b'{"hash":"'
-_HASH_END = len(_HASH_OPEN) + 64
-_BODY_START = _HASH_END + 2  # after the closing quote and the comma
-
-
-def encode_entry(fields: Mapping[str, Any]) -> tuple[str, bytes]:
-    """The hash (hex) and the line (with its newline) of an entry's fields other than ``hash``."""
-    body = canonical({k: v for k, v in fields.items() if k != "hash"})
-    digest = leaf_hash(body).hex()
-    return digest, _HASH_OPEN + digest.encode() + b'",' + body[1:] + b"\n"
-
-
-def line_hash_problem(line: bytes) -> str | None:
-    """Why a stored line's hash does not cover its bytes; None when it does."""
-    if not line.startswith(_HASH_OPEN) or line[_HASH_END:_BODY_START] != b'",':
-        return "not an entry line (edited)"
-    if leaf_hash(b"{" + line[_BODY_START:]).hex().encode() != line[len(_HASH_OPEN) : _HASH_END]:
-        return "its hash does not match its content (edited)"
-    return None
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-class AuditLog:
+class AuditLog(HashChainedLog):
     """The append-only log in ``directory``: ``segment-NNNNNNNN.jsonl`` files and ``checkpoints.jsonl``."""
 
     def __init__(self, directory: str | os.PathLike[str], *, durable: bool = True, signer: AuditSigner | None = None) -> None:
         self.directory = Path(directory)
+        self.location = str(self.directory)
         self.durable = durable
         """fsync every append (and every new segment's directory entry) before it returns."""
         self.signer = signer
-        """When set, a checkpoint is signed every ``CHECKPOINT_EVERY`` entries."""
         self._tail: tuple[Path, int, int, str] | None = None
         """(segment, its size, next seq, last hash) as this process last left them."""
         self._lock_fd: int | None = None
@@ -211,34 +66,18 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
     ) -> Entry:
         """Record an action; durable (when ``durable``) once this returns."""
-        details = dict(details or {})
-        encoded_details = canonical(details)
-        if len(encoded_details) > MAX_DETAILS:
-            raise AuditError(f"audit details of {action!r} are {len(encoded_details)} bytes; at most {MAX_DETAILS}")
         with self._locked():
             segment, size, seq, prev = self._current_tail()
             if size >= SEGMENT_LIMIT:
                 segment, size = self._segment_path(segment_number(segment) + 1), 0
-            fields: dict[str, Any] = {
-                "seq": seq,
-                "time": now(),
-                "actor": actor,
-                "action": action,
-                "target": target,
-                "outcome": outcome,
-                "details": details,
-                "prev": prev,
-            }
-            fields["hash"], line = encode_entry(fields)
+            fields, line = new_entry(seq, prev, action, actor, target, outcome, details)
             self._write(segment, line, new=size == 0)
             self._tail = (segment, size + len(line), seq + 1, fields["hash"])
-            entry = Entry.from_dict(fields)
-            if self.signer is not None and (seq + 1) % CHECKPOINT_EVERY == 0:
+            if self.signer is not None and (seq + 1) % encoding.CHECKPOINT_EVERY == 0:
                 self._checkpoint(self.signer)
-        return entry
+        return Entry.from_dict(fields)
 
     def checkpoint(self, signer: AuditSigner) -> Checkpoint:
-        """Sign the Merkle root of every entry so far (the last checkpoint when nothing was added since)."""
         with self._locked():
             return self._checkpoint(signer)
 
@@ -249,18 +88,17 @@ class AuditLog:
             position, prev = last.position, last.last_hash
         else:  # the first checkpoint, or a new key: commit to everything from the start
             tree, position, prev = CompactRange(), (1, 0), GENESIS
-        for entry, line, entry_position in self._entries_from(position):
-            problem = chain_problem(line, entry, tree.size, prev)
-            if problem:
-                raise AuditError(f"entry {tree.size}: {problem}; not signing a checkpoint over it (run 'bastion audit verify')")
-            tree.append(bytes.fromhex(entry["hash"]))
-            prev, position = entry["hash"], entry_position
+        positions = [position]
+
+        def lines() -> Iterator[tuple[dict[str, Any], bytes]]:
+            for fields, line, after in self._entries_from(position):
+                yield fields, line
+                positions[0] = after
+
+        prev = extend_tree(tree, prev, lines())
         if last is not None and last.size == tree.size and last.key_id == signer.key_id:
             return last
-        root, time = tree.root().hex(), now()
-        signature = base64.b64encode(signer.sign(statement(tree.size, root, time, signer.key_id))).decode()
-        roots = tuple(r.hex() for r in tree.roots)
-        checkpoint = Checkpoint(tree.size, root, time, signer.key_id, signature, roots, position, prev)
+        checkpoint = sign_checkpoint(signer, tree, prev, positions[0])
         self._write(self.directory / _CHECKPOINTS, canonical(checkpoint.to_dict()) + b"\n", new=False)
         return checkpoint
 
@@ -270,17 +108,26 @@ class AuditLog:
         """The segment files, oldest first."""
         return sorted(self.directory.glob(_SEGMENT_GLOB))
 
-    def entries(self) -> Iterator[Entry]:
-        """Every complete entry, oldest first; a line that is not an entry is an ``AuditError``."""
-        for fields, _line, _position in self._entries_from((1, 0)):
-            try:
-                yield Entry.from_dict(fields)
-            except (KeyError, TypeError, ValueError) as exc:
-                message = f"entry {fields.get('seq')}: missing or malformed field {exc}; run 'bastion audit verify'"
-                raise AuditError(message) from None
+    def size(self) -> int:
+        with self._locked():
+            return self._current_tail()[2]
+
+    def entries(self, start: int = 0) -> Iterator[Entry]:
+        position = (1, 0) if start <= 0 else self._position_of(start)
+        for fields, _line, _position in self._entries_from(position):
+            yield parsed_entry(fields)
+
+    def stored_lines(self) -> Iterator[tuple[str, int, bytes | None]]:
+        for expected, segment in enumerate(self.segments(), 1):
+            if segment_number(segment) != expected:
+                yield f"segment-{expected:08d}.jsonl", 0, None
+                return
+            data = segment.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]
+            for line_number, line in enumerate(complete.splitlines(), 1):
+                yield segment.name, line_number, line
 
     def checkpoints(self) -> list[Checkpoint]:
-        """Every checkpoint, oldest first."""
         path = self.directory / _CHECKPOINTS
         try:
             lines = path.read_bytes().splitlines()
@@ -293,10 +140,6 @@ class AuditLog:
             except (ValueError, KeyError, TypeError):
                 raise AuditError(f"{path}:{number}: not a checkpoint (edited or corrupted)") from None
         return checkpoints
-
-    def last_checkpoint(self) -> Checkpoint | None:
-        checkpoints = self.checkpoints()
-        return checkpoints[-1] if checkpoints else None
 
     def torn_tail(self) -> int:
         """Bytes of an interrupted write at the end of the last segment (cut off by the next append)."""
@@ -328,6 +171,29 @@ class AuditLog:
                     raise AuditError(f"{segment.name}: offset {start + cursor} is not an entry; run 'bastion audit verify'")
                 cursor = end + 1
                 yield fields, line, (number, start + cursor)
+
+    def _position_of(self, seq: int) -> tuple[int, int]:
+        """Where entry ``seq`` starts (the end of the log when it is not written yet), searched from the end: the
+        entries asked for by number are recent ones."""
+        for segment in reversed(self.segments()):
+            size, window = segment.stat().st_size, 64 * 1024
+            while True:
+                start = max(0, size - window)
+                with segment.open("rb") as handle:
+                    handle.seek(start)
+                    data = handle.read(size - start)
+                # Skip the line the window cut (all of it when the window holds no line end: then nothing is found).
+                cursor = 0 if start == 0 else data.find(b"\n") + 1 or len(data)
+                found: list[tuple[int, int]] = []  # (offset, seq) of each complete line
+                while (end := data.find(b"\n", cursor)) != -1:
+                    found.append((start + cursor, _seq_of(data[cursor:end], segment)))
+                    cursor = end + 1
+                if (found and found[0][1] <= seq) or start == 0:
+                    break
+                window *= 4
+            if found and found[0][1] <= seq:  # here, or after every entry (not written yet)
+                return segment_number(segment), next((offset for offset, line_seq in found if line_seq >= seq), start + cursor)
+        return 1, 0
 
     # --- files -----------------------------------------------------------------------------------
 
@@ -405,15 +271,6 @@ class AuditLog:
             raise AuditError(f"{path}: cannot append to the audit log: {exc.strerror or exc}") from None
 
 
-def chain_problem(line: bytes, fields: dict[str, Any], seq: int, prev: str) -> str | None:
-    """Why ``line`` (parsed as ``fields``) cannot be entry ``seq`` after ``prev``; None when it can."""
-    if fields.get("seq") != seq:
-        return f"numbered {fields.get('seq')!r} where {seq} was expected (an entry was deleted, inserted or reordered)"
-    if fields.get("prev") != prev:
-        return "does not chain to the entry before it (an entry was deleted, inserted or reordered)"
-    return line_hash_problem(line)
-
-
 def segment_number(path: Path) -> int:
     """The N of ``segment-N.jsonl``."""
     return int(path.stem.removeprefix("segment-"))
@@ -426,3 +283,10 @@ def _last_line(path: Path) -> bytes | None:
         data = handle.read()
     lines = data.rstrip(b"\n").rsplit(b"\n", 1)
     return lines[-1] if lines[-1] else None
+
+
+def _seq_of(line: bytes, segment: Path) -> int:
+    try:
+        return int(json.loads(line)["seq"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"{segment.name}: a line is not an entry; run 'bastion audit verify'") from None

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bastion.audit.encoding import GENESIS, chain_problem
 from bastion.audit.errors import AuditError
-from bastion.audit.log import GENESIS, AuditLog, Checkpoint, chain_problem, segment_number
+from bastion.audit.interface import Checkpoint, HashChainedLog
 from bastion.audit.merkle import CompactRange, inclusion_proof
 from bastion.audit.signer import key_id, signature_valid
 
@@ -48,7 +49,7 @@ class Verification:
         }
 
 
-def verify_log(log: AuditLog, public_key: EllipticCurvePublicKey) -> Verification:
+def verify_log(log: HashChainedLog, public_key: EllipticCurvePublicKey) -> Verification:
     """Check ``log`` against the audit public key."""
     try:
         checkpoints = log.checkpoints()
@@ -69,33 +70,26 @@ def verify_log(log: AuditLog, public_key: EllipticCurvePublicKey) -> Verificatio
             checked += 1
         return None
 
-    expected_segment = 1
     problem = check_due()
-    for segment in log.segments():
+    for piece, line_number, line in log.stored_lines():
         if problem:
             break
-        if segment_number(segment) != expected_segment:
-            problem = f"segment-{expected_segment:08d}.jsonl is missing (deleted)"
+        if line is None:
+            problem = f"{piece} is missing (deleted)"
             break
-        expected_segment += 1
-        data = segment.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]
-        for line_number, line in enumerate(complete.splitlines(), 1):
-            where = f"{segment.name} line {line_number} (entry {tree.size})"
-            try:
-                fields = json.loads(line)
-            except ValueError:
-                problem = f"{where}: not JSON (edited or corrupted)"
-                break
-            entry_problem = chain_problem(line, fields, tree.size, prev) if isinstance(fields, dict) else "not an entry"
-            if entry_problem:
-                problem = f"{where}: {entry_problem}"
-                break
-            tree.append(bytes.fromhex(fields["hash"]))
-            prev = fields["hash"]
-            problem = check_due()
-            if problem:
-                break
+        where = f"{piece} line {line_number} (entry {tree.size})"
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            problem = f"{where}: not JSON (edited or corrupted)"
+            break
+        entry_problem = chain_problem(line, fields, tree.size, prev) if isinstance(fields, dict) else "not an entry"
+        if entry_problem:
+            problem = f"{where}: {entry_problem}"
+            break
+        tree.append(bytes.fromhex(fields["hash"]))
+        prev = fields["hash"]
+        problem = check_due()
     if not problem and pending:
         latest = pending[-1]
         problem = f"log truncated: a checkpoint signed {latest.size} entries, only {tree.size} are present"
@@ -132,7 +126,7 @@ class InclusionProof:
         return {"seq": self.seq, "leaf": self.leaf, "path": list(self.path), "checkpoint": self.checkpoint.to_dict()}
 
 
-def prove_inclusion(log: AuditLog, seq: int) -> InclusionProof:
+def prove_inclusion(log: HashChainedLog, seq: int) -> InclusionProof:
     """The audit path of entry ``seq`` to the latest checkpoint; an ``AuditError`` when none covers it yet."""
     checkpoint = log.last_checkpoint()
     if checkpoint is None or seq >= checkpoint.size:

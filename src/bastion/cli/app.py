@@ -50,6 +50,9 @@ COMMANDS = (
     "scan",
     "profile",
     "demo",
+    "run",
+    "runs",
+    "lineage",
     "anonymize",
     "keys",
     "sbom",
@@ -63,6 +66,10 @@ COMMANDS = (
     "models",
     "users",
     "tokens",
+    "serve",
+    "deploy",
+    "predict",
+    "monitor",
 )
 """The command modules under ``bastion.cli``, in the order ``--help`` lists them."""
 

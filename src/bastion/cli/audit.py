@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.core import BastionError
 
 if TYPE_CHECKING:
-    from bastion.audit import AuditLog
+    from bastion.audit import HashChainedLog
 
 
 def register(commands: Any) -> None:
@@ -20,7 +20,8 @@ def register(commands: Any) -> None:
         "audit",
         help="query and verify the audit log",
         description=(
-            "The audit log under BASTION_HOME/audit: every recorded action, hash-chained, with signed Merkle checkpoints."
+            "The audit log under BASTION_HOME/audit, or the team's shared one at BASTION_AUDIT_URL (s3://BUCKET/PREFIX): "
+            "every recorded action, hash-chained, with signed Merkle checkpoints."
         ),
     )
     subcommands = parser.add_subparsers(
@@ -133,13 +134,15 @@ def run_prove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing_log() -> AuditLog:
-    from bastion.audit import AuditLog
+def _existing_log() -> HashChainedLog:
+    from bastion.audit import keeps_log, open_log
+    from bastion.core import bastion_home
 
-    log = AuditLog.at_home()
-    if not log.directory.is_dir():
-        raise BastionError(f"{log.directory}: no audit log here; run 'bastion init' or set BASTION_HOME")
-    return log
+    if not keeps_log():
+        raise BastionError(
+            f"{bastion_home() / 'audit'}: no audit log here; run 'bastion init', or set BASTION_HOME or BASTION_AUDIT_URL"
+        )
+    return open_log()
 
 
 def _since(text: str) -> dt.datetime:

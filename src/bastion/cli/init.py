@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
+
+from bastion.core import BastionError
 
 
 def register(commands: Any) -> None:
@@ -20,55 +23,62 @@ def register(commands: Any) -> None:
         ),
     )
     parser.add_argument("--admin", default="admin", metavar="NAME", help="name of the first admin (default: admin)")
+    parser.add_argument(
+        "--template",
+        choices=("tabular",),
+        help="instead: write a starter project (commented bastion.yaml, gate and anonymization policies, train.py, data)",
+    )
+    parser.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="with --template: where (default: .)")
     parser.add_argument("-f", "--format", dest="output_format", choices=("table", "json"), default="table")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bastion.audit import AuditLog, AuditSigner, record
-    from bastion.audit.signer import PUBLIC_KEY_NAME
-    from bastion.core import bastion_home
-    from bastion.registry import Registry
-    from bastion.signing import generate_key_pair
-    from bastion.signing.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE
-    from bastion.store.keys import default_keyring_path, init_keyring
+    if args.template is not None:
+        return _write_template(args)
+    if args.directory is not None:
+        raise BastionError(f"{args.directory}: a directory is for --template; `bastion init` alone uses BASTION_HOME")
+    from bastion.pipeline.instance import init_instance
 
-    home = bastion_home()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    keyring = default_keyring_path()
-    init_keyring(keyring)
-    signer = AuditSigner.open(home / "keys")
-    log = AuditLog.at_home()
-    log.directory.mkdir(mode=0o700, exist_ok=True)
-    record("init", target=str(home))
-    public_key = home / "keys" / PUBLIC_KEY_NAME
-    signing = home / "keys" / "signing"
-    if not (signing / PRIVATE_KEY_FILE).exists():
-        generate_key_pair(signing)
-    registry = Registry.open(create=True)
-    admin = registry.create_first_admin(args.admin)
-    if admin is not None:
-        registry.trust_key(registry.authenticate(admin.token), signing / PUBLIC_KEY_FILE)
+    instance = init_instance(args.admin)
     if args.output_format == "json":
         document = {
-            "home": str(home),
-            "keyring": str(keyring),
-            "audit_log": str(log.directory),
-            "audit_public_key": str(public_key),
-            "audit_key_id": signer.key_id,
-            "signing_key": str(signing / PRIVATE_KEY_FILE),
-            "database": registry.engine.url.render_as_string(hide_password=True),
-            "admin": args.admin if admin else None,
-            "token": admin.token if admin else None,
+            "home": str(instance.home),
+            "keyring": str(instance.keyring),
+            "audit_log": instance.audit_log,
+            "audit_public_key": str(instance.audit_public_key),
+            "audit_key_id": instance.audit_key_id,
+            "signing_key": str(instance.signing_key),
+            "database": instance.database,
+            "admin": instance.admin,
+            "token": instance.admin_token,
         }
         print(json.dumps(document, indent=2))
     else:
-        print(f"Bastion instance in {home}: keyring {keyring}, audit log {log.directory}.")
-        print(f"Keep a copy of the audit public key {public_key} (key {signer.key_id}) outside it for 'bastion audit verify'.")
-        if admin is None:
+        print(f"Bastion instance in {instance.home}: keyring {instance.keyring}, audit log {instance.audit_log}.")
+        print(
+            f"Keep a copy of the audit public key {instance.audit_public_key} (key {instance.audit_key_id}) outside it "
+            "for 'bastion audit verify'."
+        )
+        if instance.admin_token is None:
             print("The registry already has users; no token printed (an admin adds users with 'bastion users add').")
         else:
-            print(f"Sign packages with {signing / PRIVATE_KEY_FILE}; the registry trusts its public key.")
-            print(f"Registry admin {admin.user!r}: API token (shown only now; export it as BASTION_TOKEN):")
-            print(admin.token)
+            print(f"Sign packages with {instance.signing_key}; the registry trusts its public key.")
+            print(f"Registry admin {instance.admin!r}: API token (shown only now; export it as BASTION_TOKEN):")
+            print(instance.admin_token)
+    return 0
+
+
+def _write_template(args: argparse.Namespace) -> int:
+    from bastion.pipeline.starter import write_starter
+
+    directory = args.directory or Path()
+    written = write_starter(args.template, directory)
+    if args.output_format == "json":
+        print(json.dumps({"template": args.template, "directory": str(directory), "files": [str(p) for p in written]}, indent=2))
+        return 0
+    print(f"Starter {args.template} project written to {directory}:")
+    for path in written:
+        print(f"  {path}")
+    print(f"Next: cd {directory} && bastion init && bastion run (export BASTION_TOKEN to register the model).")
     return 0

@@ -19,7 +19,7 @@ _STAGES = ("dev", "staging", "prod", "archived")
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "models",
-        help="the model registry: register, list, show, approve, reject, promote, alias, history",
+        help="the model registry: register, list, show, approve, reject, promote, alias, history, export",
         description=(
             "The model registry (BASTION_HOME/registry.db, or BASTION_DB_URL). Every subcommand needs an API token "
             "(--token or BASTION_TOKEN) whose roles hold the permission for it. Exit status: 0 done, 1 refused by a "
@@ -108,6 +108,23 @@ def register(commands: Any) -> None:
     history.add_argument("name", metavar="NAME")
     add_common_options(history)
     history.set_defaults(run=run_history)
+
+    export = subcommands.add_parser(
+        "export",
+        help="export an approved version for edge devices, as ONNX (model.deploy)",
+        description=(
+            "Write NAME VERSION as an ONNX file after the server's admission (approved, signature, model scan, safe "
+            "load), checked against the model on the schema's example and rows inside the training ranges with ONNX "
+            "Runtime; nothing is written unless they agree."
+        ),
+    )
+    export.add_argument("name", metavar="NAME")
+    export.add_argument("version", type=int, metavar="VERSION")
+    export.add_argument("--format", dest="export_format", choices=("onnx",), default="onnx", help="the file's format")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="the ONNX file to write")
+    export.add_argument("--token", metavar="TOKEN", help="API token (default: $BASTION_TOKEN)")
+    export.add_argument("--output-format", dest="output_format", choices=("table", "json"), default="table")
+    export.set_defaults(run=run_export)
 
 
 def run_register(args: argparse.Namespace) -> int:
@@ -230,6 +247,34 @@ def run_history(args: argparse.Namespace) -> int:
         version = f":{event.version}" if event.version is not None else ""
         comment = f"  ({event.comment})" if event.comment else ""
         print(f"{event.at}  {event.actor}  {args.name}{version}  {event.kind}{subject}: {event.old} -> {event.new}{comment}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from bastion.audit import record
+    from bastion.core import BastionError
+    from bastion.registry import Permission
+    from bastion.serve.admission import AdmissionRefused, admit, version_record
+    from bastion.serve.config import ServeConfig
+    from bastion.serve.export import export_onnx
+
+    registry, caller = open_as_caller(args)
+    registry.check(caller, Permission.MODEL_DEPLOY)
+    defaults = ServeConfig(models=())
+    try:
+        record_of_version = version_record(registry.engine, args.name, args.version)
+        served = admit(registry.engine, record_of_version, tolerance=defaults.range_tolerance, max_batch=defaults.max_batch)
+    except AdmissionRefused as exc:
+        raise BastionError(str(exc), exit_code=1) from None
+    report = export_onnx(served, args.output)
+    record("model.export", target=f"{args.name}:{args.version}", details=report.to_dict(), actor=caller.name)
+    if args.output_format == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(
+            f"Exported {args.name}:{args.version} to {report.output} (ONNX opset {report.opset}; {report.rows_checked} rows "
+            f"checked, probabilities within {report.max_probability_difference})"
+        )
     return 0
 
 

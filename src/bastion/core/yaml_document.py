@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from bastion.core.errors import BastionError
 
 T = TypeVar("T")
+_UNKNOWN_KEY = ("unexpected_keyword_argument", "extra_forbidden")
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,12 @@ def validate(
     try:
         return TypeAdapter(schema).validate_python(data)
     except ValidationError as exc:
-        problem = exc.errors()[0]
+        # A misspelt key also makes the key it was meant to be "missing": name the misspelling, the cause.
+        problem = min(exc.errors(), key=lambda e: e["type"] not in _UNKNOWN_KEY)
         loc = tuple(part for part in problem["loc"] if part != "[key]")  # pydantic marks bad mapping keys so
         if adjust_loc is not None:
             loc = adjust_loc(loc)
         text = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        if problem["type"] in _UNKNOWN_KEY:
             text = "unknown setting; check its spelling"
         raise error(document.message(loc, text)) from None

@@ -104,7 +104,8 @@ class ModelTestsStepSpec:
 @dataclass(frozen=True, config=_STRICT)  # type: ignore[call-overload]
 class GatesSpec:
     pre_training: str | None = None
-    """Policy file of the gate before training ("PASS = Security AND Compliance"); default: fail on high."""
+    """Policy file of the gate before training ("PASS = Security AND Compliance"); default: fail on high, and on
+    PII from medium."""
     post_training: str | None = None
     """Policy file of the gate after the model tests ("PASS = Security"), with its metric thresholds."""
 

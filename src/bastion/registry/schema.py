@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -179,6 +179,83 @@ class HistoryEvent(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
+class OutboxEvent(Base):
+    """An audit event of a committed change, not yet in the audit log (the transactional outbox).
+
+    Inserted in the change's own transaction, so it exists exactly when the change was committed; appended to the
+    log and deleted right after the commit, or by whichever process drains the outbox next after a crash.
+    """
+
+    __tablename__ = "audit_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    """Random hex, recorded in the entry's details, so an event already appended is recognised and not appended again."""
+    log_size: Mapped[int] = mapped_column(BigInteger)
+    """Entries the log held before the change committed: the event's entry, if appended, comes at or after it."""
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Deployment(Base):
+    """How a model's traffic is split between its versions (``bastion deploy``): canary, shadow, A/B or bandit."""
+
+    __tablename__ = "deployments"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="RESTRICT"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    """``canary``, ``shadow``, ``ab`` or ``bandit``."""
+    stable: Mapped[int] = mapped_column(Integer)
+    """The version that answers when nothing else does, and takes all traffic after a rollback."""
+    candidates: Mapped[list[int]] = mapped_column(JSON)
+    """The versions under test (a bandit's other arms)."""
+    share: Mapped[float | None] = mapped_column(Float)
+    """Canary weight and A/B split in percent, shadow fraction in [0, 1]; None for bandits."""
+    sticky_key: Mapped[str | None] = mapped_column(String(128))
+    """A/B: where the sticky key comes from, ``header:NAME``."""
+    policy: Mapped[str | None] = mapped_column(String(32))
+    """Bandits: ``thompson`` or ``epsilon-greedy``."""
+    rollback_error_rate: Mapped[float | None] = mapped_column(Float)
+    rollback_p99_ms: Mapped[float | None] = mapped_column(Float)
+    rolled_back_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    model: Mapped[RegisteredModel] = relationship()
+
+
+class BanditArm(Base):
+    """The rewards a bandit deployment has seen for one version; kept across restarts."""
+
+    __tablename__ = "bandit_arms"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("deployments.model_id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rewards: Mapped[int] = mapped_column(Integer, default=0)
+    """How many rewards arrived."""
+    reward_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollbackEvent(Base):
+    """An automatic rollback: a candidate breached its error-rate or p99 threshold and traffic went back to stable."""
+
+    __tablename__ = "rollback_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    """The candidate rolled back."""
+    stable: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    error_rate: Mapped[float] = mapped_column(Float)
+    p99_ms: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 APPEND_ONLY_TABLES = ("history", "approvals")
 """Tables whose rows the database itself refuses to update or delete."""
 
@@ -187,13 +264,17 @@ __all__ = [
     "Alias",
     "ApiToken",
     "Approval",
+    "BanditArm",
     "Base",
+    "Deployment",
     "HistoryEvent",
     "ModelVersion",
+    "OutboxEvent",
     "PermissionRow",
     "RegisteredModel",
     "Role",
     "RolePermission",
+    "RollbackEvent",
     "TrustedKey",
     "User",
     "UserRole",

@@ -3,7 +3,8 @@
 Every operation takes a ``Principal`` (from ``authenticate``), re-checks its token and its permission inside the
 operation's own transaction (deny by default: a permission no role of the user holds is refused, naming it), and
 records the outcome with ``bastion.audit``: every mutation, every refusal by a rule, every permission denial and
-every failed authentication. The audit entry is appended once the database transaction has committed.
+every failed authentication. A mutation's audit event commits with it, through the outbox (``outbox``), and is
+appended to the log right after; refusals, which change nothing, are appended directly.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion.core import BastionError
+from bastion.registry import outbox
 from bastion.registry.database import one_line
 from bastion.registry.errors import AuthenticationFailed, PermissionDenied, RegistryError
 from bastion.registry.schema import (
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from bastion.audit import AuditSigner, HashChainedLog
+
 ANONYMOUS = "anonymous"
 """The audit log's actor for a caller whose token did not authenticate."""
 _USER_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
@@ -61,23 +65,31 @@ class Registry:
 
         self.engine = engine
         self._sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        self._log: HashChainedLog | None = None
+        self._signer: AuditSigner | None = None
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = False) -> Registry:
         """The registry at ``url`` (default: BASTION_DB_URL, else BASTION_HOME/registry.db), migrated to the latest
         schema; a missing SQLite file is created only with ``create``. The instance's audit log is created if
-        missing, so no action goes unrecorded."""
-        from bastion.audit import AuditLog
+        missing, so no action goes unrecorded, and the audit events of changes committed before a crash are
+        appended to it."""
+        from bastion.audit import audit_url
         from bastion.core import bastion_home
         from bastion.registry.database import open_engine
 
         engine = open_engine(url, create=create)
         bastion_home().mkdir(mode=0o700, parents=True, exist_ok=True)
-        AuditLog.at_home().directory.mkdir(mode=0o700, exist_ok=True)
-        return cls(engine)
+        if audit_url() is None:
+            (bastion_home() / "audit").mkdir(mode=0o700, exist_ok=True)
+        registry = cls(engine)
+        registry._drain_outbox()
+        return registry
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._log is not None:
+            self._log.close()
 
     # --- principals ------------------------------------------------------------------------------
 
@@ -89,6 +101,8 @@ class Registry:
         """
         from sqlalchemy import select, text
 
+        from bastion.audit import os_actor
+
         _check_name(name, _USER_NAME, "user")
         with self._transaction(f"user {name}") as session:
             if session.get_bind().dialect.name == "postgresql":  # two first inits at once must not make two admins
@@ -96,7 +110,9 @@ class Registry:
             if session.scalar(select(User.id).limit(1)) is not None:
                 return None
             issued = self._create_user(session, name, ("admin",), created_by=None)
-        _audit("user.add", actor=None, target=name, details={"roles": ["admin"], "token_id": issued.token_id})
+            details = {"roles": ["admin"], "token_id": issued.token_id}
+            outbox.stage(session, self._audit_log(), "user.add", os_actor(), name, "ok", details)
+        self._drain_outbox()
         return issued
 
     def authenticate(self, token: str | None) -> Principal:
@@ -408,6 +424,8 @@ class Registry:
                 if permission is not None:
                     self._require(session, user, permission)
                 yield session, user
+                if mutation:
+                    outbox.stage(session, self._audit_log(), action, principal.name, target, "ok", details)
         except PermissionDenied as exc:
             _audit("permission.denied", principal.name, target, "deny", {"action": action, "permission": exc.permission})
             raise
@@ -421,7 +439,35 @@ class Registry:
                 _audit(action, principal.name, target, "refused", {**details, "reason": str(exc)})
             raise
         if mutation:
-            _audit(action, principal.name, target, "ok", details)
+            from bastion.audit import AuditError
+
+            try:
+                self._drain_outbox()
+            except AuditError as exc:
+                message = (
+                    f"{exc}; the change is committed, and its audit event is kept until the next registry command appends it"
+                )
+                raise AuditError(message) from None
+
+    def _audit_log(self) -> HashChainedLog:
+        from bastion.audit import open_log
+
+        if self._log is None:
+            self._log = open_log()
+        return self._log
+
+    def _drain_outbox(self) -> None:
+        """Append the audit events of committed changes still in the outbox, then sign a checkpoint over them."""
+        from bastion.audit import AuditSigner
+        from bastion.core import bastion_home
+
+        log = self._audit_log()
+        with self._transaction("the audit outbox") as session:
+            drained = outbox.drain(session, log)
+        if drained:
+            if self._signer is None:
+                self._signer = AuditSigner.open(bastion_home() / "keys")
+            log.checkpoint(self._signer)
 
     @contextlib.contextmanager
     def _transaction(self, subject: str) -> Iterator[Session]:

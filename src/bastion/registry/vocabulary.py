@@ -48,6 +48,7 @@ class Permission(StrEnum):
     APPROVE_PROD = "model.approve.prod"
     MODEL_PROMOTE = "model.promote"
     MODEL_DEPLOY = "model.deploy"
+    MODEL_PREDICT = "model.predict"
     PIPELINE_RUN = "pipeline.run"
     AUDIT_READ = "audit.read"
     USER_MANAGE = "user.manage"

@@ -69,7 +69,6 @@ def scan_paths(
 def _run(
     entries: list[WalkEntry], job: _Job, workers: int, progress: ProgressCallback | None
 ) -> list[tuple[Artifact, list[Finding]]]:
-    global _job
     total = len(entries)
     results: list[tuple[Artifact, list[Finding]]] = []
     if workers > 1 and total >= _POOL_MIN_FILES and _worth_a_pool(entries):
@@ -85,14 +84,11 @@ def _run(
                 if progress:
                     progress(len(results), total)
         return results
-    _job = job
-    try:
-        for entry in entries:
-            results.append(_scan_entry(entry))
-            if progress:
-                progress(len(results), total)
-    finally:
-        _job = None
+    # In this process the job is passed, not set globally: pipeline steps scan from several threads at once.
+    for entry in entries:
+        results.append(_scan_entry_with(job, entry))
+        if progress:
+            progress(len(results), total)
     return results
 
 

@@ -40,6 +40,10 @@ class Router(ABC):
     def reward(self, model: str, version: int, reward: float) -> None:
         """A reward from ``/v1/feedback`` for a request this version answered (bandits)."""
 
+    def sticky_key(self, model: str) -> str | None:
+        """The request header whose value the server passes to ``route`` as ``key`` (A/B splits); None: no key."""
+        return None
+
 
 class CaptureSink(ABC):
     """Receives predictions for monitoring; implementations sample, anonymize and write them (see capture.md)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.core import BastionError, atomic_write
-from bastion.signing.hashing import hash_model
+from bastion.signing.hashing import hash_model, start_hashing
 from bastion.signing.keys import load_private_key, load_public_key
 from bastion.signing.manifest import Manifest, ManifestDiff, compare
 from bastion.signing.oms import MalformedSignature, SignatureInvalid, decode_signature, encode_signature
@@ -65,10 +65,11 @@ def sign_model(
 
     With ``shard_size``, files are hashed in slices of that many bytes (OMS ``shards`` method, see ``hash_model``).
     """
-    key = load_private_key(private_key, passphrase)
     if signature.exists() and model.exists() and signature.samefile(model):
         raise BastionError(f"{signature}: that is the model itself; give another --signature path")
-    manifest = hash_model(model, exclude=signature, shard_size=shard_size)
+    with start_hashing(model, exclude=signature, shard_size=shard_size) as hashing:
+        key = load_private_key(private_key, passphrase)  # the cryptography library loads while the files hash
+        manifest = hashing.manifest()
     if not manifest.resources:
         raise BastionError(f"{model}: no files to sign")
     data = encode_signature(manifest, key)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bastion.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from bastion.scanners.data._kll import KLLSketch
     from bastion.scanners.data.dataset import Column, Dataset, quote_identifier
     from bastion.scanners.data.interface import DatasetAnalysis, PartitionedAnalysis
     from bastion.scanners.data.scanner import ANALYSES, DataScanner, load_analyses
@@ -21,6 +22,7 @@ _PUBLIC = {
     "DataScanner": "bastion.scanners.data.scanner",
     "Dataset": "bastion.scanners.data.dataset",
     "DatasetAnalysis": "bastion.scanners.data.interface",
+    "KLLSketch": "bastion.scanners.data._kll",
     "load_analyses": "bastion.scanners.data.scanner",
     "PartitionedAnalysis": "bastion.scanners.data.interface",
     "quote_identifier": "bastion.scanners.data.dataset",
@@ -36,6 +38,7 @@ __all__ = [
     "DataScanner",
     "Dataset",
     "DatasetAnalysis",
+    "KLLSketch",
     "PartitionedAnalysis",
     "load_analyses",
     "quote_identifier",
