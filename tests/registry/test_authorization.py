@@ -53,6 +53,7 @@ SHIPPED_PERMISSIONS = {
         "model.approve.prod",
         "model.promote",
         "model.deploy",
+        "model.predict",
         "pipeline.run",
         "audit.read",
         "user.manage",

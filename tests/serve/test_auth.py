@@ -238,3 +238,44 @@ def test_credential_checks_are_rate_limited_per_client(shared_model: ApprovedMod
         assert limited.get("/v1/models", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
         flooded = limited.get("/v1/models", headers={"Authorization": "Bearer still-not-a-jwt"})
         assert flooded.status_code == 429 and int(flooded.headers["Retry-After"]) >= 1
+
+
+def test_the_jwks_may_come_from_a_url(shared_model: ApprovedModel, provider: _Provider) -> None:
+    import http.server
+    import threading
+
+    document = provider.jwks.read_bytes()
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks) as issuer:
+        threading.Thread(target=issuer.serve_forever, daemon=True).start()
+        oidc = OidcSettings(ISSUER, AUDIENCE, f"http://127.0.0.1:{issuer.server_address[1]}/jwks.json")
+        config = ServeConfig(models=(ModelReference.parse("churn@prod"),), oidc=oidc, poll_interval=3600)
+        with TestClient(create_app(build_state(config))) as client:
+            answered = _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], provider.token())
+        issuer.shutdown()
+    assert answered.status_code == 200, answered.text
+
+
+def test_a_role_may_grant_predict_for_one_model(client: TestClient, shared_model: ApprovedModel) -> None:
+    from bastion.registry import RegistryError
+
+    registry = shared_model.instance.registry
+    admin = registry.authenticate(shared_model.instance.tokens["admin"])
+    registry.add_role(admin, "churn-caller", ["model.predict:churn"])
+    registry.add_role(admin, "fraud-caller", ["model.predict:fraud"])
+    churn = registry.add_user(admin, "churncaller", ["churn-caller"]).token
+    fraud = registry.add_user(admin, "fraudcaller", ["fraud-caller"]).token
+    assert _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], churn).status_code == 200
+    assert _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], fraud).status_code == 403
+    with pytest.raises(RegistryError, match=r"unknown permissions model\.read:churn"):
+        registry.add_role(admin, "reader", ["model.read:churn"])  # only model.predict is scoped

@@ -4,7 +4,9 @@ timeout (504), and the schema's checks (422 naming the field and the row)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,8 +54,8 @@ def test_rate_limit_per_model_covers_all_principals(shared_model: ApprovedModel,
         other = limited.post("/v1/models/churn/predict", json=body, headers=_admin(shared_model))
         assert other.status_code == 429 and "model 'churn'" in other.json()["detail"]
     limiter = RateLimiter(Rate(1.0))
-    assert limiter.acquire("churn") is None
-    assert limiter.acquire("churn") is not None
+    assert limiter.wait("churn") is None and limiter.acquire("churn") is None
+    assert limiter.wait("churn") is not None and limiter.acquire("churn") is not None
     assert limiter.acquire("other") is None  # buckets are per key
 
 
@@ -160,3 +162,22 @@ def test_rates() -> None:
 
 def _admin(shared_model: ApprovedModel) -> dict[str, str]:
     return {"Authorization": f"Bearer {shared_model.instance.tokens['admin']}"}
+
+
+def test_rows_the_model_cannot_score_are_422(shared_model: ApprovedModel, tmp_path: Path, auth: dict[str, str]) -> None:
+    """The schema allows a null income (as if training data had gaps), the fitted model cannot take NaN."""
+    from bastion.ml.schema import FILE_NAME
+
+    source = tmp_path / "nullable"
+    shutil.copytree(shared_model.source, source)
+    document = json.loads((source / FILE_NAME).read_text())
+    for field in document["inputs"]:
+        field["nullable"] = field["name"] == "income"
+    (source / FILE_NAME).write_text(json.dumps(document))
+    shared_model.instance.publish("nullable", source)
+    config = ServeConfig(models=(ModelReference.parse("nullable@prod"),), poll_interval=3600)
+    with TestClient(create_app(build_state(config))) as client:
+        row = {**example_records(1)[0], "income": None}
+        response = client.post("/v1/models/nullable/predict", json={"records": [row]}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("the model could not score these rows")

@@ -101,3 +101,25 @@ def test_shadow_answers_are_logged_never_returned(
             assert (body["version"], body["variant"], body["scores"]) == (1, "stable", stable_scores)
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"shadow churn:{shadow} request")]
     assert len(logged) == 3
+
+
+def test_capture_configured_like_the_command_line(approved_model: ApprovedModel, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from tests.serve.conftest import running_server
+
+    policy = tmp_path / "anon.yaml"
+    policy.write_text("version: 1\n")
+    config = _config(capture_sample=1.0, capture_policy=policy, capture_dir=str(tmp_path / "store"))
+    token = approved_model.instance.tokens["client"]
+    with running_server(config) as server:
+        answered = httpx.post(
+            f"{server.url}/v1/models/churn/predict",
+            json={"records": example_records(2)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answered.status_code == 200
+    files = list((tmp_path / "store" / "capture" / "churn").rglob("*.parquet"))  # flushed when the server stopped
+    table = pq.read_table(files[0])
+    assert table.column("request_id").to_pylist() == [answered.json()["request_id"]] * 2
+    assert table.column("variant").to_pylist() == ["stable", "stable"]

@@ -51,6 +51,11 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--oidc-jwks", metavar="FILE|URL", help="the issuer's JSON Web Key Set")
     parser.add_argument("--oidc-roles-claim", default="groups", metavar="CLAIM", help="claim whose values name registry roles")
     parser.add_argument("--public-metrics", action="store_true", help="serve /metrics without credentials")
+    parser.add_argument(
+        "--capture-sample", type=float, default=0.0, metavar="FRACTION", help="capture this share of predictions (default 0)"
+    )
+    parser.add_argument("--capture-policy", type=Path, metavar="ANON.yaml", help="anonymization applied before capture files")
+    parser.add_argument("--capture-dir", metavar="DIR|URL", help="where capture files go (default: the artifact store)")
     parser.add_argument("--poll-interval", default="5s", metavar="DURATION", help="registry poll for hot reload (default 5s)")
 
 
@@ -90,4 +95,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         oidc=oidc,
         public_metrics=args.public_metrics,
         poll_interval=parse_duration(args.poll_interval),
+        capture_sample=args.capture_sample,
+        capture_policy=args.capture_policy,
+        capture_dir=args.capture_dir,
     )

@@ -89,7 +89,7 @@ def anonymize(source: str | Path, output: str | Path, policy: AnonPolicy, *, key
     import duckdb
 
     source, output = Path(source), Path(output)
-    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
     try:
         fmt = table_format(source)
         check_output(source, output, fmt)

@@ -64,7 +64,7 @@ def decrypt(
     check_output(source, output, fmt)
     encrypted = read_encrypted_columns(sidecar)
     data_key = read_data_key(sidecar, keys if keys is not None else open_key_provider())
-    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
     functions = PythonFunctions(connection)
     try:
         try:

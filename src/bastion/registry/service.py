@@ -42,7 +42,16 @@ from bastion.registry.views import (
     VersionView,
     iso,
 )
-from bastion.registry.vocabulary import GUARDED_STAGES, NEXT_STAGE, Decision, Permission, Stage, Status, approve_permission
+from bastion.registry.vocabulary import (
+    GUARDED_STAGES,
+    NEXT_STAGE,
+    Decision,
+    Permission,
+    Stage,
+    Status,
+    approve_permission,
+    is_permission,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -179,17 +188,23 @@ class Registry:
         from sqlalchemy import select
 
         _check_name(name, _USER_NAME, "role")
-        unknown = sorted(set(permissions) - {p.value for p in Permission})
+        unknown = sorted(p for p in set(permissions) if not is_permission(p))
         if unknown:
-            raise RegistryError(f"unknown permissions {', '.join(unknown)}; known: {', '.join(p.value for p in Permission)}")
+            known = ", ".join(p.value for p in Permission)
+            raise RegistryError(
+                f"unknown permissions {', '.join(unknown)}; known: {known}, and model.predict:MODEL for one model"
+            )
         with self._operation(principal, Permission.USER_MANAGE, "role.add", name, {"permissions": sorted(permissions)}) as (
             session,
             _,
         ):
             if session.scalars(select(Role).where(Role.name == name)).first() is not None:
                 raise RegistryError(f"role {name!r} already exists")
-            rows = session.scalars(select(PermissionRow).where(PermissionRow.name.in_(permissions))).all()
-            session.add(Role(name=name, description=description, permissions=list(rows)))
+            rows = list(session.scalars(select(PermissionRow).where(PermissionRow.name.in_(permissions))))
+            for scoped in sorted(set(permissions) - {row.name for row in rows}):  # a model-scoped grant's first use
+                permission, _, model = scoped.partition(":")
+                rows.append(PermissionRow(name=scoped, description=f"{permission}, for model {model} only"))
+            session.add(Role(name=name, description=description, permissions=rows))
 
     def trust_key(self, principal: Principal, public_key: Path) -> str:
         """Accept package signatures made with the EC key ``public_key`` (needs ``key.trust``); returns its id."""

@@ -6,6 +6,7 @@ with the shipped roles), so a team can add roles; the permission names themselve
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -53,6 +54,20 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     USER_MANAGE = "user.manage"
     KEY_TRUST = "key.trust"
+
+
+MODEL_SCOPED = (Permission.MODEL_PREDICT,)
+"""Permissions a role may also hold for one model only, named ``PERMISSION:MODEL`` (``model.predict:churn``)."""
+_SCOPED_NAME = re.compile(r"^(?P<permission>[a-z.]+):[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_LENGTH = 64  # the permissions table's name column
+
+
+def is_permission(name: str) -> bool:
+    """Whether ``name`` is a permission a role may hold: one of ``Permission``, or a model-scoped one."""
+    if name in Permission.__members__.values():
+        return True
+    match = _SCOPED_NAME.match(name)
+    return match is not None and len(name) <= _NAME_LENGTH and match.group("permission") in MODEL_SCOPED
 
 
 def approve_permission(stage: Stage) -> Permission:

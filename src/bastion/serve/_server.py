@@ -24,10 +24,12 @@ class AdmissionFailed(BastionError):
 
 
 def build_state(config: ServeConfig, *, registry: Registry | None = None, capture: CaptureSink | None = None) -> ServerState:
-    """Open the registry, admit every model (``AdmissionFailed`` listing each refusal) and set up the routes' state."""
+    """Open the registry, admit every model (``AdmissionFailed`` listing each refusal) and set up the routes' state;
+    ``capture`` defaults to the sink the configuration asks for (none unless ``capture_sample``)."""
     from bastion.registry import Registry
     from bastion.serve.app import ServerState
     from bastion.serve.auth import Authenticator
+    from bastion.serve.capture import open_capture
     from bastion.serve.catalog import Catalog
     from bastion.serve.metrics import ServerMetrics
     from bastion.serve.routing import RolloutRouter
@@ -41,6 +43,9 @@ def build_state(config: ServeConfig, *, registry: Registry | None = None, captur
     refusals = catalog.load()
     if refusals:
         raise AdmissionFailed("refusing to start:\n" + "\n".join(f"refused {line}" for line in refusals))
+    if capture is None:
+        schemas = {name: served.primary.schema for name, served in catalog.models.items()}
+        capture = open_capture(config.capture_sample, config.capture_policy, root=config.capture_dir, schemas=schemas)
     authenticator = Authenticator(registry, config.oidc, cache_seconds=config.token_cache_seconds)
     return ServerState(config, registry, catalog, router, metrics, authenticator, capture)
 

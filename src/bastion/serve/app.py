@@ -70,8 +70,8 @@ class ServerState:
     principal_limits: RateLimiter = field(init=False)
     model_limits: RateLimiter = field(init=False)
     login_limits: RateLimiter = field(init=False)
-    """Per client address: credentials not in the cache cost a registry query or a JWT check, and a failure an
-    audit entry, so they are limited before the work is done."""
+    """Failed credential checks per client address: each costs a registry query or a JWT check and an audit entry,
+    so a client over its budget is refused before the work is done."""
     answered: OrderedDict[str, tuple[str, int]] = field(default_factory=OrderedDict)
     """request id → (model, version), for feedback."""
 
@@ -138,15 +138,19 @@ class _Gate:
             caller = state.authenticator.cached(authorization)
             if caller is None:
                 client = scope.get("client")
-                wait = state.login_limits.acquire(client[0] if client else "")
+                address = client[0] if client else ""
+                wait = state.login_limits.wait(address)
                 if wait is not None:
                     state.metrics.rejections.labels("rate-login").inc()
                     retry = str(max(1, int(wait + 0.999))).encode()
-                    await _send_json(send, 429, {"detail": "too many credential checks; retry later"}, {b"retry-after": retry})
+                    await _send_json(
+                        send, 429, {"detail": "too many failed credential checks; retry later"}, {b"retry-after": retry}
+                    )
                     return
                 try:
-                    caller = await run_in_threadpool(state.authenticator.authenticate, authorization)
+                    caller = await state.authenticator.verify(authorization)
                 except AuthenticationError as exc:
+                    state.login_limits.acquire(address)
                     state.metrics.rejections.labels("unauthenticated").inc()
                     await _send_json(send, 401, {"detail": str(exc)}, {b"www-authenticate": b'Bearer realm="bastion"'})
                     return

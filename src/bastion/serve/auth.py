@@ -8,6 +8,7 @@ query the registry on every request; a revoked token stops working within that d
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -62,6 +63,7 @@ class Authenticator:
         self._cache_seconds = cache_seconds
         self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._pending: dict[str, asyncio.Future[Caller]] = {}
 
     def cached(self, authorization: str | None) -> Caller | None:
         """The caller behind ``authorization`` if it was verified recently (no I/O: the hot path)."""
@@ -74,6 +76,19 @@ class Authenticator:
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
+
+    async def verify(self, authorization: str | None) -> Caller:
+        """``authenticate`` off the event loop, once for all the requests that present the same credentials while it
+        runs (when a busy caller's cache entry expires, its concurrent requests wait for one check, not one each)."""
+        from starlette.concurrency import run_in_threadpool
+
+        key = hashlib.sha256((authorization or "").encode()).hexdigest()
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(run_in_threadpool(self.authenticate, authorization))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
 
     def authenticate(self, authorization: str | None) -> Caller:
         """Verify ``authorization`` (``Bearer TOKEN``); ``AuthenticationError`` (audited) when it does not verify.

@@ -119,8 +119,8 @@ class ServeConfig:
     rate: Rate = field(default_factory=lambda: Rate(100.0))
     """Per principal and, separately, per model."""
     login_rate: Rate = field(default_factory=lambda: Rate(10.0))
-    """Credential checks per client address (a verified token is cached, so a caller needs few; a flood of bad
-    ones would otherwise cost a registry query and an audit entry each)."""
+    """Failed credential checks per client address (a flood of bad ones would otherwise cost a registry query and an
+    audit entry each)."""
     max_body: int = 1_000_000
     """Request bodies above this many bytes get 413."""
     max_batch: int = 1000
@@ -132,6 +132,12 @@ class ServeConfig:
     oidc: OidcSettings | None = None
     public_metrics: bool = False
     """Serve /metrics without credentials (for a scraper on a trusted network)."""
+    capture_sample: float = 0.0
+    """The fraction of predictions captured for monitoring (0: none)."""
+    capture_policy: Path | None = None
+    """The anonymization policy (anon.yaml) applied before anything is written; required to capture."""
+    capture_dir: str | None = None
+    """Where capture files go (a directory or fsspec URL); default the artifact store."""
     poll_interval: float = 5.0
     """Seconds between registry polls for stage, alias and deployment changes (hot reload)."""
     token_cache_seconds: float = 5.0
@@ -146,6 +152,7 @@ class ServeConfig:
             models=[str(reference) for reference in self.models],
             tls_cert=str(self.tls_cert) if self.tls_cert else None,
             tls_key=str(self.tls_key) if self.tls_key else None,
+            capture_policy=str(self.capture_policy) if self.capture_policy else None,
         )
         return json.dumps(document)
 
@@ -159,6 +166,7 @@ class ServeConfig:
                 "models": tuple(ModelReference.parse(reference) for reference in document["models"]),
                 "tls_cert": Path(document["tls_cert"]) if document["tls_cert"] else None,
                 "tls_key": Path(document["tls_key"]) if document["tls_key"] else None,
+                "capture_policy": Path(document["capture_policy"]) if document["capture_policy"] else None,
                 "rate": Rate(**document["rate"]),
                 "login_rate": Rate(**document["login_rate"]),
                 "oidc": OidcSettings(**oidc) if oidc else None,

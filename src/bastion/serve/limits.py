@@ -19,6 +19,14 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key → (tokens, updated at)
         self._lock = threading.Lock()
 
+    def wait(self, key: str) -> float | None:
+        """The seconds until ``key`` has a token, without taking one; None when it has one now."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, updated = self._buckets.get(key, (self._rate.burst, now))
+        tokens = min(self._rate.burst, tokens + (now - updated) * self._rate.per_second)
+        return None if tokens >= 1.0 else (1.0 - tokens) / self._rate.per_second
+
     def acquire(self, key: str) -> float | None:
         """Take one token for ``key``: None when granted, else the seconds until one is available (Retry-After)."""
         now = time.monotonic()

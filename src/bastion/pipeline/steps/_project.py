@@ -59,7 +59,7 @@ def read_table(path: Path) -> pa.Table:
     from bastion.privacy._tables import table_format
 
     fmt = table_format(path)
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"enable_progress_bar": False})  # DuckDB draws one on stdout for long queries
     try:
         if fmt.name in ("csv", "tsv"):
             relation = connection.read_csv(str(path), header=True, sep=fmt.delimiter)

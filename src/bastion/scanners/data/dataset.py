@@ -133,6 +133,7 @@ class Dataset:
                 config={
                     "memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT,
                     "threads": threads or 1,
+                    "enable_progress_bar": False,  # DuckDB draws one on stdout when a query runs long
                     "temp_directory": os.path.join(self._workdir, "spill"),
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
@@ -390,7 +391,6 @@ class Dataset:
         return f"read_csv({source}, {options})"
 
     def _lock_down(self, allowed: list[str]) -> None:
-        self.connection.execute("SET enable_progress_bar = false")  # DuckDB would draw one on a terminal
         paths = "[" + ", ".join(_literal(path) for path in allowed) + "]"
         self.connection.execute(f"SET allowed_paths = {paths}")
         self.connection.execute(f"SET allowed_directories = [{_literal(self._workdir)}]")

@@ -34,8 +34,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(
-        sa.text(
-            "DELETE FROM role_permissions WHERE permission_id IN (SELECT id FROM permissions WHERE name = :name)"
-        ).bindparams(name=PERMISSION)
+        sa.text("DELETE FROM role_permissions WHERE permission_id IN (SELECT id FROM permissions WHERE name = :name)").bindparams(
+            name=PERMISSION
+        )
     )
     op.execute(sa.text("DELETE FROM permissions WHERE name = :name").bindparams(name=PERMISSION))
