@@ -89,7 +89,8 @@ def anonymize(source: str | Path, output: str | Path, policy: AnonPolicy, *, key
     import duckdb
 
     source, output = Path(source), Path(output)
-    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection.execute("SET enable_progress_bar = false")  # DuckDB draws one on stdout for long queries
     try:
         fmt = table_format(source)
         check_output(source, output, fmt)

@@ -64,7 +64,8 @@ def decrypt(
     check_output(source, output, fmt)
     encrypted = read_encrypted_columns(sidecar)
     data_key = read_data_key(sidecar, keys if keys is not None else open_key_provider())
-    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "enable_progress_bar": False})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection.execute("SET enable_progress_bar = false")  # DuckDB draws one on stdout for long queries
     functions = PythonFunctions(connection)
     try:
         try:

@@ -207,7 +207,7 @@ class ParquetCapture(CaptureSink):
             return inputs.select([])
         select = ", ".join(f"{_expression(quote_identifier(name), action)} AS {quote_identifier(name)}" for name, action in kept)
         parameters = self._hmac_parameters(policy) if policy.uses("pseudonymize") else {}
-        with duckdb.connect(config={"enable_progress_bar": False}) as connection:
+        with duckdb.connect() as connection:
             connection.register("data", inputs)
             table = connection.sql(f"SELECT {select} FROM data", params=parameters).to_arrow_table()
         for name, action in kept:

@@ -59,7 +59,8 @@ def read_table(path: Path) -> pa.Table:
     from bastion.privacy._tables import table_format
 
     fmt = table_format(path)
-    connection = duckdb.connect(config={"enable_progress_bar": False})  # DuckDB draws one on stdout for long queries
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")  # DuckDB draws one on stdout for long queries
     try:
         if fmt.name in ("csv", "tsv"):
             relation = connection.read_csv(str(path), header=True, sep=fmt.delimiter)

@@ -133,7 +133,6 @@ class Dataset:
                 config={
                     "memory_limit": memory_limit or os.environ.get(MEMORY_LIMIT_ENV) or MEMORY_LIMIT,
                     "threads": threads or 1,
-                    "enable_progress_bar": False,  # DuckDB draws one on stdout when a query runs long
                     "temp_directory": os.path.join(self._workdir, "spill"),
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
@@ -143,6 +142,7 @@ class Dataset:
             shutil.rmtree(self._workdir, ignore_errors=True)
             raise ScanError(f"cannot open a {fmt} reader: {_first_line(exc)}") from None
         try:
+            self.connection.execute("SET enable_progress_bar = false")  # DuckDB draws one on stdout for long queries
             location, allowed = self._locate(source)
             self._read_options = self._sniff(location)
             self._location = location
