@@ -207,3 +207,36 @@ def test_register_is_skipped_cleanly_without_a_token_or_when_disabled(
     disabled = write_project(home.parent / "disabled", anonymize=True, register=False)
     off = RegisterStep().run(context_for(disabled, home, RegisterStep(), results, run_id="disabled"))
     assert off.details["registry"] is None and "steps.register.enabled: false" in (off.message or "")
+
+
+def test_a_pii_column_among_the_features_fails_the_post_training_gate(instance: tuple[Path, str]) -> None:
+    """Defence in depth: a waiver let an SSN column through the first gate, and the model was built on it."""
+    import numpy as np
+
+    home, _ = instance
+    project = write_project(
+        home.parent / "pii-feature",
+        anonymize=True,
+        features=(*FEATURES, "customer_ssn"),
+        extra="gates:\n  pre_training: waived.yaml\n",
+    )
+    (project / "waived.yaml").write_text(
+        "fail_on: high\nwaivers:\n  - rule: data.pii.us-ssn\n    reason: the data owner accepted it\n"
+        "    owner: dpo@example.org\n    expires: 2099-01-01\n"
+    )
+    table = project / "data" / "patients.csv"
+    lines = table.read_text().splitlines()
+    numbers = np.random.default_rng(5).integers(100_000_000, 665_999_999, len(lines) - 1)
+    rows = [f"{line},{number}" for line, number in zip(lines[1:], numbers, strict=True)]
+    table.write_text("\n".join([f"{lines[0]},customer_ssn", *rows]) + "\n")
+
+    results = run_steps(project, home, until="gate-post", run_id="pii-feature")
+    assert results["gate-pre"].status == "passed"
+    tests = results["model-tests"]
+    assert tests.metrics["pii_features"] == 1
+    assert [(f.rule_id, f.location.field) for f in tests.findings if f.rule_id == "model.pii-feature"] == [
+        ("model.pii-feature", "customer_ssn")
+    ]
+    gate = results["gate-post"]
+    assert gate.status == "failed"
+    assert any("pii_features" in reason for reason in gate.details["gate"]["reasons"])
