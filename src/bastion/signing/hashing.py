@@ -27,7 +27,8 @@ from bastion.signing._tree import list_model_files
 from bastion.signing.manifest import DEFAULT_IGNORED, Manifest, Resource, Serialization
 
 _CHUNK = 1 << 20  # big enough that the Python loop costs nothing, small enough to stay in the CPU's cache
-_WINDOW = 8 << 20  # mapped at a time: few enough map calls to cost nothing, few enough pages to keep RSS small
+_WINDOW = 16 << 20  # mapped at a time: each unmap interrupts the other core (TLB flush); mapped pages count in RSS
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux: map a window's pages in one call, not one fault at a time
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _hash_mapped(fd: int, hasher: hashlib._Hash, start: int, stop: int) -> bool:
     while offset < stop:
         length = min(_WINDOW, stop - offset)
         try:
-            window = mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=offset)
+            window = mmap.mmap(fd, length, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ, offset=offset)
         except OSError:
             if mapped:
                 raise
