@@ -79,6 +79,16 @@ def test_writers_racing_for_a_seq_keep_one_chain(audit_url: str, signer: AuditSi
     assert [e.actor for e in ObjectStoreLog(audit_url).entries()] == ["a", "b", "b", "a"]
 
 
+def test_a_writer_far_behind_the_tail_still_appends(audit_url: str, signer: AuditSigner) -> None:
+    """A long-running writer (a server) whose tail is more entries behind than it has attempts catches up at once."""
+    server, busy = ObjectStoreLog(audit_url), ObjectStoreLog(audit_url)
+    assert server.append("serve.admit", actor="bastion-serve").seq == 0
+    for _ in range(60):
+        busy.append("scan", actor="ci")
+    assert server.append("serve.admit", actor="bastion-serve").seq == 61
+    assert verify_log(ObjectStoreLog(audit_url), signer.public_key).intact
+
+
 def test_objects_are_never_replaced(audit_url: str, signer: AuditSigner, bucket: Any) -> None:
     log = filled(audit_url, signer, count=3, checkpoint_at=(3,))
     stored = read(bucket, entry_key(audit_url, "entries", 2))

@@ -129,6 +129,9 @@ def test_a_wrong_secret_is_refused_by_the_receiver(receiver: Receiver, monkeypat
         "http://[::1]:9/hook",  # IPv6 loopback
         "http://[::ffff:127.0.0.1]:9/hook",  # IPv4-mapped loopback
         "http://[fe80::1]/hook",  # IPv6 link-local
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::1]/hook",  # 6to4 of 10.0.0.1
+        "http://[fec0::1]/hook",  # IPv6 site-local
     ],
 )
 def test_non_public_targets_are_refused_by_default(url: str) -> None:
@@ -240,3 +243,59 @@ def test_the_grafana_dashboard_plots_every_exported_gauge() -> None:
     referenced = {name for text in expressions + variables for name in re.findall(r"\bbastion_[a-z_]+", text)}
     assert referenced == set(METRIC_NAMES)
     assert dashboard["uid"] == "bastion-drift" and len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_an_ipv6_literal_without_a_port_is_reached_on_the_scheme_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    reached: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], *args: Any) -> Any:
+        reached.append(address)
+        raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(AlertError, match="cannot deliver"):
+        post_json("http://[::1]/hook", b"{}", secret=SECRET, allowed_networks=parse_networks(["::1/128"]))
+    assert reached == [("::1", 80)]  # not port 1 of host "::" (http.client's reading of a bare IPv6 host)
+
+
+def test_a_redirect_from_https_to_plain_http_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.client
+
+    from bastion.monitor import alerts
+
+    posted: list[str] = []
+
+    class Answer:
+        status = 302
+
+        def read(self, size: int) -> bytes:
+            return b""
+
+        def getheader(self, name: str) -> str | None:
+            return "http://127.0.0.1/plain" if name == "Location" else None
+
+    class FakeTls(http.client.HTTPConnection):
+        def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+            super().__init__(host, port, timeout=timeout)
+
+        def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+            posted.append(url)
+
+        def getresponse(self) -> Any:
+            return Answer()
+
+    monkeypatch.setattr(alerts, "_PinnedHTTPSConnection", FakeTls)
+    monkeypatch.setattr(alerts, "_PinnedHTTPConnection", FakeTls)
+    with pytest.raises(AlertError, match="redirected to plain http"):
+        post_json("https://127.0.0.1/hook", b"{}", secret=SECRET, allowed_networks=LOOPBACK)
+    assert posted == ["/hook"]
+
+
+def test_credentials_in_a_target_url_are_never_shown() -> None:
+    target = AlertTarget.parse("slack+https://bastion:hunter2@hooks.example.org/services/T0/B0/XXXX")
+    assert str(target) == "https://hooks.example.org/…"
+    with pytest.raises(AlertError) as refused:
+        post_json("http://bastion:hunter2@127.0.0.1:9/hook", b"{}", secret=SECRET)
+    assert "hunter2" not in str(refused.value)

@@ -266,6 +266,49 @@ def test_the_jwks_may_come_from_a_url(shared_model: ApprovedModel, provider: _Pr
     assert answered.status_code == 200, answered.text
 
 
+def test_unknown_key_ids_refetch_the_jwks_url_rarely_and_a_failed_fetch_is_401(
+    shared_model: ApprovedModel, provider: _Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import threading
+
+    from bastion.serve import auth
+
+    document, fetches = provider.jwks.read_bytes(), []
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    def unknown_kid() -> str:
+        return jwt.encode({"sub": "x"}, provider.key, algorithm="RS256", headers={"kid": f"made-up-{time.monotonic()}"})
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks) as issuer:
+        threading.Thread(target=issuer.serve_forever, daemon=True).start()
+        oidc = OidcSettings(ISSUER, AUDIENCE, f"http://127.0.0.1:{issuer.server_address[1]}/jwks.json")
+        config = ServeConfig(models=(ModelReference.parse("churn@prod"),), oidc=oidc, poll_interval=3600, login_rate=Rate(1e6))
+        with TestClient(create_app(build_state(config))) as client:
+            monkeypatch.setattr(auth, "_JWKS_REFRESH_SECONDS", 0.0)
+            assert _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], unknown_kid()).status_code == 401
+            assert len(fetches) == 2  # at start, and once for the unknown key id
+            monkeypatch.setattr(auth, "_JWKS_REFRESH_SECONDS", 3600.0)
+            for _ in range(5):
+                assert _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], unknown_kid()).status_code == 401
+            assert len(fetches) == 2  # no fetch per made-up key id
+            issuer.shutdown()
+            issuer.server_close()
+            monkeypatch.setattr(auth, "_JWKS_REFRESH_SECONDS", 0.0)
+            down = _request(client, "POST", "/v1/models/churn/predict", BODIES["predict"], unknown_kid())
+    assert down.status_code == 401 and "cannot read the JWKS" in down.json()["detail"], down.text
+
+
 def test_a_role_may_grant_predict_for_one_model(client: TestClient, shared_model: ApprovedModel) -> None:
     from bastion.registry import RegistryError
 

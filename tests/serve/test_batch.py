@@ -107,3 +107,14 @@ def test_refusals_leave_no_output(approved_model: ApprovedModel, tmp_path: Path,
     refusal(
         capsys, tmp_path / "out.json", "predict", "churn", str(csv_input), "--token", client, status=2, message=".parquet or .csv"
     )
+
+
+def test_an_output_in_a_missing_directory_is_one_line(
+    approved_model: ApprovedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_input, _, _ = inputs(tmp_path / "data")
+    output = tmp_path / "missing" / "out.parquet"
+    client = approved_model.instance.tokens["client"]
+    status, _, err = bastion(capsys, "predict", "churn", str(csv_input), "-o", str(output), "--token", client)
+    assert status == 2 and f"{output}: cannot write" in err and "Traceback" not in err, err
+    assert not output.parent.exists()

@@ -107,3 +107,20 @@ def test_refusals(
     code, out, err = bastion(capsys, "deploy", "churn", *options, "--token", instance.tokens[role])
     assert (code, out) == (status, "")
     assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_a_version_approved_for_staging_alone_takes_no_prod_traffic(
+    three_versions: Instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bastion.registry import approval_problem
+
+    instance = three_versions  # version 1 in prod, approved for prod
+    registry = instance.registry
+    version = instance.publish("churn", model_directory(tmp_path / "v4", 3), approve=False)
+    registry.approve(registry.authenticate(instance.tokens["approver"]), "churn", version, stage=Stage.STAGING)
+    assert approval_problem(registry.engine, "churn", version, Stage.STAGING) is None
+    assert "not approved for prod" in (approval_problem(registry.engine, "churn", version, Stage.PROD) or "")
+
+    code, out, err = bastion(capsys, "deploy", "churn", "--canary", str(version), "--token", instance.tokens["mlops"])
+    assert (code, out) == (1, "")
+    assert f"churn:{version} cannot take prod traffic" in err and err.count("\n") == 1, err

@@ -75,3 +75,12 @@ def test_export_is_refused_without_approval_or_permission(
         )
         assert (code, out) == (status, "") and message in err and err.count("\n") == 1, err
         assert not output.exists()
+
+
+def test_an_unwritable_output_is_one_line(
+    approved_model: ApprovedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "missing" / "churn.onnx"
+    token = approved_model.instance.tokens["mlops"]
+    status, _, err = bastion(capsys, "models", "export", "churn", "1", "--format", "onnx", "-o", str(output), "--token", token)
+    assert status == 2 and f"{output}: cannot write the ONNX file" in err and "Traceback" not in err, err

@@ -181,3 +181,18 @@ def test_rows_the_model_cannot_score_are_422(shared_model: ApprovedModel, tmp_pa
         response = client.post("/v1/models/nullable/predict", json={"records": [row]}, headers=auth)
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("the model could not score these rows")
+
+
+def test_an_integer_too_large_for_a_float_is_422_not_a_crash() -> None:
+    schema = ModelSchema(
+        inputs=(InputField("count", "integer", 1),),
+        target="fraud",
+        classes=("0", "1"),
+        positive_label="1",
+        model_file="model.skops",
+    )
+    validator = RequestValidator(schema, tolerance=0.1, max_batch=3)
+    body = json.loads('{"records": [{"count": 1%s}]}' % ("0" * 400))  # Python's json makes it an int, not inf
+    with pytest.raises(InvalidInput, match="too large") as refused:
+        validator.validate(body)
+    assert (refused.value.field, refused.value.row) == ("count", 0)

@@ -59,6 +59,10 @@ def test_describe_explain_feedback_and_metrics(approved_model: ApprovedModel, st
         f"{server.url}/v1/feedback", json={"request_id": request_id, "label": "1", "reward": 1.0}, headers=client
     )
     assert accepted.status_code == 202 and accepted.json()["version"] == 1
+    replayed = httpx.post(f"{server.url}/v1/feedback", json={"request_id": request_id, "reward": 1.0}, headers=client)
+    assert replayed.status_code == 409 and "already has its reward" in replayed.json()["detail"]  # a bandit is not steered
+    late_label = httpx.post(f"{server.url}/v1/feedback", json={"request_id": request_id, "label": "0"}, headers=client)
+    assert late_label.status_code == 202
     unknown = httpx.post(f"{server.url}/v1/feedback", json={"request_id": "f" * 32, "label": "1"}, headers=client)
     assert unknown.status_code == 404
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}

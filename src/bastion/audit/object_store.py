@@ -85,9 +85,11 @@ class ObjectStoreLog(HashChainedLog):
                 if self.signer is not None and (seq + 1) % encoding.CHECKPOINT_EVERY == 0:
                     self.checkpoint(self.signer)
                 return Entry.from_dict(fields)
-            # Another writer took this seq first: chain after its entry.
+            # Another writer took this seq first: chain after the newest entry (one step at a time would spend every
+            # attempt when this process's tail is far behind, as a long-running server's is on a busy log).
             winner = self._fields(self._key(_ENTRIES, seq), self._read([self._key(_ENTRIES, seq)])[0])
-            self._tail = (seq + 1, str(winner["hash"]))
+            newest = self._read_tail()
+            self._tail = newest if newest[0] > seq + 1 else (seq + 1, str(winner["hash"]))
         raise AuditError(f"{self.location}: {_ATTEMPTS} other writers appended first; try again")
 
     def checkpoint(self, signer: AuditSigner) -> Checkpoint:

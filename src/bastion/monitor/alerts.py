@@ -203,15 +203,21 @@ def post_json(
         timestamp = str(int(time.time()))
         digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         headers |= {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: f"sha256={digest}"}
+    previous_scheme = None
     for _ in range(max_redirects + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise AlertError(f"{_shown(url)}: not an http:// or https:// URL")
-        address = checked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allowed_networks)
+        if previous_scheme == "https" and parts.scheme == "http":  # the body holds routing keys and chat ids
+            raise AlertError(f"{_shown(url)}: an https target redirected to plain http; give the final https URL")
+        previous_scheme = parts.scheme
+        # The port is always given: http.client would read the last group of an IPv6 literal host as its port.
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = checked_address(parts.hostname, port, allowed_networks)
         connection: http.client.HTTPConnection = (
-            _PinnedHTTPSConnection(parts.hostname, address, parts.port, timeout)
+            _PinnedHTTPSConnection(parts.hostname, address, port, timeout)
             if parts.scheme == "https"
-            else _PinnedHTTPConnection(parts.hostname, address, parts.port, timeout)
+            else _PinnedHTTPConnection(parts.hostname, address, port, timeout)
         )
         try:
             connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
@@ -250,6 +256,11 @@ def checked_address(host: str, port: int, allowed_networks: Sequence[_Network] =
 
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.sixtofour is not None and not _is_public(address.sixtofour):  # 2002:7f00:1:: is 127.0.0.1 by 6to4
+            return False
+        if address.is_site_local:  # fec0::/10, deprecated but still routed inside some sites
+            return False
     return not (
         address.is_loopback
         or address.is_link_local
@@ -264,7 +275,7 @@ def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTP to the address that was checked, with the host name in the Host header."""
 
-    def __init__(self, host: str, address: str, port: int | None, timeout: float) -> None:
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
 
@@ -275,7 +286,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the address that was checked; the certificate is verified against the host name (SNI too)."""
 
-    def __init__(self, host: str, address: str, port: int | None, timeout: float) -> None:
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
 
@@ -395,6 +406,5 @@ def parse_networks(texts: Sequence[str]) -> tuple[_Network, ...]:
 def _shown(url: str) -> str:
     """``url`` without what may be a secret: the path and query of webhook URLs carry tokens."""
     parts = urlsplit(url.split("+", 1)[-1] if "+" in url.split("://", 1)[0] else url)
-    return (
-        f"{parts.scheme}://{parts.netloc}/…" if parts.path not in ("", "/") or parts.query else f"{parts.scheme}://{parts.netloc}"
-    )
+    host = parts.netloc.rpartition("@")[2]  # user:password@ is a credential too
+    return f"{parts.scheme}://{host}/…" if parts.path not in ("", "/") or parts.query else f"{parts.scheme}://{host}"

@@ -4,7 +4,7 @@ aliases, an append-only history, and users, roles and API tokens with least-priv
 from bastion.registry.admission import REFUSED_AT, AdmittedPackage, TrustedSigner, admit_package, verify_package_signature
 from bastion.registry.database import URL_VARIABLE, database_url, open_engine
 from bastion.registry.errors import AccessDenied, AuthenticationFailed, PermissionDenied, RegistryError
-from bastion.registry.service import Registry
+from bastion.registry.service import Registry, approval_problem
 from bastion.registry.uris import ROOTS_VARIABLE, allowed_roots, validate_artifact_uri
 from bastion.registry.views import ApprovalView, HistoryView, IssuedToken, ModelView, Principal, VersionView
 from bastion.registry.vocabulary import Decision, Permission, Stage, Status
@@ -32,6 +32,7 @@ __all__ = [
     "VersionView",
     "admit_package",
     "allowed_roots",
+    "approval_problem",
     "database_url",
     "open_engine",
     "validate_artifact_uri",

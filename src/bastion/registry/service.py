@@ -535,6 +535,22 @@ def _permissions_of(user: User) -> set[str]:
     return {permission.name for role in user.roles for permission in role.permissions}
 
 
+def approval_problem(engine: Engine, name: str, version: int, stage: Stage) -> str | None:
+    """Why ``name:version`` may not take ``stage``'s traffic — not approved for it (or a later stage), approved by its
+    own registrant, or by someone who no longer holds the permission — or None when it may. Serving and rollouts
+    ask this, so that a version approved for staging alone never answers prod requests."""
+    from sqlalchemy.orm import Session
+
+    if stage not in GUARDED_STAGES:
+        return None
+    with Session(engine) as session:
+        try:
+            _check_approved(session, _version(session, name, version), stage)
+        except RegistryError as exc:
+            return str(exc)
+    return None
+
+
 def _check_approved(session: Session, row: ModelVersion, stage: Stage) -> None:
     """The version's latest decision for ``stage`` or a later stage is an approval by someone other than its
     registrant, who still holds the permission to approve for the stage decided on."""

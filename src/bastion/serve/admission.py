@@ -143,6 +143,7 @@ class _Loaded:
 def _admit(engine: Engine, record: VersionRecord) -> _Loaded:
     from bastion.ml.persist import load_model
     from bastion.ml.schema import FILE_NAME, ModelSchema
+    from bastion.registry import approval_problem
     from bastion.registry.admission import scan_model_files, verify_package_signature
     from bastion.signing import default_signature_path, read_package, unpack_package
 
@@ -154,6 +155,9 @@ def _admit(engine: Engine, record: VersionRecord) -> _Loaded:
         )
     if record.stage == Stage.ARCHIVED.value:
         raise AdmissionRefused(f"{target} is archived; serve a live version")
+    problem = approval_problem(engine, record.name, record.version, Stage(record.stage))
+    if problem is not None:
+        raise AdmissionRefused(problem)
     package = _package_path(record)
     signers = _trusted_signers(engine)
     source_signature = default_signature_path(package)

@@ -74,6 +74,9 @@ class ServerState:
     so a client over its budget is refused before the work is done."""
     answered: OrderedDict[str, tuple[str, int]] = field(default_factory=OrderedDict)
     """request id → (model, version), for feedback."""
+    rewarded: set[str] = field(default_factory=set)
+    """The remembered request ids whose reward arrived: one reward per prediction, so a replayed feedback cannot
+    steer a bandit."""
 
     def __post_init__(self) -> None:
         self.principal_limits = RateLimiter(self.config.rate)
@@ -234,6 +237,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such model served"},
     413: {"description": "body or batch too large"},
     422: {"description": "input refused by the model's schema (names the field and row)"},
+    409: {"description": "a registry rule refused, or the prediction already has its reward"},
     429: {"description": "rate limit; retry after Retry-After seconds"},
     504: {"description": "the model took longer than the request timeout"},
 }
@@ -315,9 +319,12 @@ def _add_model_routes(app: FastAPI, state: ServerState) -> None:
                 raise _Refusal(404, f"no recent prediction has request id {request_id!r}", reason="unknown-request")
             model, version = answered
             await _authorize(state, request, Permission.MODEL_PREDICT, model)
+            if reward is not None and request_id in state.rewarded:
+                raise _Refusal(409, f"request {request_id} already has its reward; send one per prediction", reason="replay")
         except _Refusal as refusal:
             return _refused(state, refusal, "feedback", None, started)
         if reward is not None:
+            state.rewarded.add(request_id)
             state.router.reward(model, version, reward)
         if state.capture is not None:
             state.capture.feedback(request_id=request_id, label=label, reward=reward)
@@ -483,7 +490,8 @@ def _remember(state: ServerState, model: str, version: int) -> str:
     answered = state.answered
     answered[request_id] = (model, version)
     if len(answered) > _REMEMBERED_REQUESTS:
-        answered.popitem(last=False)
+        forgotten, _ = answered.popitem(last=False)
+        state.rewarded.discard(forgotten)
     return request_id
 
 

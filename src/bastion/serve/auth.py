@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 """Asymmetric algorithms only: a JWKS holds public keys, and 'none' or HMAC with a public key must never verify."""
 _CACHE_SIZE = 10_000
+_JWKS_REFRESH_SECONDS = 30.0
+"""A JWKS URL is fetched again for an unknown key id (the provider rotated its keys), at most this often."""
 
 
 class AuthenticationError(BastionError):
@@ -164,12 +166,19 @@ class _Jwks:
         self._source = source
         self._keys: dict[str | None, Any] = {}
         self._load()
+        self._loaded_at = time.monotonic()
 
     def key_for(self, kid: object) -> Any:
         if not isinstance(kid, str | None):
             raise AuthenticationError("the JWT header's kid is not a string")
-        if kid not in self._keys and self._source.startswith(("http://", "https://")):
-            self._load()
+        refresh_due = time.monotonic() - self._loaded_at >= _JWKS_REFRESH_SECONDS
+        if kid not in self._keys and self._source.startswith(("http://", "https://")) and refresh_due:
+            # At most one fetch per interval: tokens with made-up key ids must not make every request a fetch.
+            self._loaded_at = time.monotonic()
+            try:
+                self._load()
+            except BastionError as exc:  # the provider is down: this token is refused, the server stays up
+                raise AuthenticationError(str(exc)) from None
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
         if kid not in self._keys:

@@ -100,20 +100,25 @@ def predict_file(
         all(field.type != "string" for field in schema.inputs),
         served.positive_column,
     )
+    if not output.parent.is_dir():
+        raise BastionError(f"{output}: cannot write the output: no directory {output.parent}; create it first")
     rows = 0
-    with atomic_path(output) as temporary:
-        writer: _Writer | None = None
-        try:
-            for scored in _scored(_batches(source, schema, batch_rows), scorer, executor, source):
-                if writer is None:
-                    writer = _Writer(temporary, fmt, scored.schema)
-                writer.write(scored)
-                rows += scored.num_rows
-            if writer is None:  # an input with a header and no rows: an output with a header and no rows
-                writer = _Writer(temporary, fmt, _empty_output(schema))
-        finally:
-            if writer is not None:
-                writer.close()
+    try:
+        with atomic_path(output) as temporary:
+            writer: _Writer | None = None
+            try:
+                for scored in _scored(_batches(source, schema, batch_rows), scorer, executor, source):
+                    if writer is None:
+                        writer = _Writer(temporary, fmt, scored.schema)
+                    writer.write(scored)
+                    rows += scored.num_rows
+                if writer is None:  # an input with a header and no rows: an output with a header and no rows
+                    writer = _Writer(temporary, fmt, _empty_output(schema))
+            finally:
+                if writer is not None:
+                    writer.close()
+    except OSError as exc:  # a full disk, a directory without write permission, an input that failed mid-read
+        raise BastionError(f"{source} -> {output}: {exc.strerror or exc}; nothing was written") from None
     return BatchReport(served.name, served.version, str(source), str(output), fmt, rows)
 
 

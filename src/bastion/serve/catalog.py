@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bastion.registry import Stage, Status
+from bastion.registry import Stage, Status, approval_problem
 from bastion.serve.admission import AdmissionRefused, ServedVersion, VersionRecord, admit, resolve, version_record
 
 if TYPE_CHECKING:
@@ -91,6 +91,11 @@ class Catalog:
         self._stable.point(name, primary.version)
         versions = {primary.version: primary}
         for number in sorted(set(self._router.versions(name)) - {primary.version}):
+            # A rollout's candidate answers the primary's traffic: it needs an approval for the primary's stage.
+            problem = approval_problem(engine, name, number, Stage(primary.stage))
+            if problem is not None:
+                _log.warning("not routing to %s:%s: %s", name, number, problem)
+                continue
             try:
                 versions[number] = self._version(version_record(engine, name, number), loaded)
             except AdmissionRefused as exc:

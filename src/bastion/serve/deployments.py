@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bastion.core import BastionError
-from bastion.registry import Permission, RegistryError, Stage, Status
+from bastion.registry import Permission, RegistryError, Stage, Status, approval_problem
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -128,6 +128,12 @@ def deploy(registry: Registry, principal: Principal, deployment: Deployment) -> 
                 f"{deployment.model}:{version} is {shown.status} in {shown.stage}; only approved, unarchived versions are "
                 f"deployed (an approver runs 'bastion models approve {deployment.model} {version}')"
             )
+    # Every candidate answers the stable version's traffic, so it needs an approval for the stable's stage.
+    serving = Stage(registry.show_version(principal, deployment.model, deployment.stable).stage)
+    for version in deployment.candidates:
+        problem = approval_problem(registry.engine, deployment.model, version, serving)
+        if problem is not None:
+            raise RegistryError(f"{deployment.model}:{version} cannot take {serving.value} traffic: {problem}")
     with _session(registry.engine) as session:
         model_id = _model_id(session, deployment.model)
         session.execute(delete(BanditArm).where(BanditArm.model_id == model_id))

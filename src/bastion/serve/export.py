@@ -63,7 +63,10 @@ def export_onnx(served: ServedVersion, output: Path, *, seed: int = 0) -> Export
     onnx_model = _converted(served, target)
     rows = _check_rows(served.schema, seed)
     difference = _parity(served, onnx_model.SerializeToString(), rows, target)
-    atomic_write(output, onnx_model.SerializeToString())
+    try:
+        atomic_write(output, onnx_model.SerializeToString())
+    except OSError as exc:
+        raise BastionError(f"{output}: cannot write the ONNX file ({exc.strerror or exc}); give a writable path") from None
     opset = next((o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return ExportReport(
         served.name,

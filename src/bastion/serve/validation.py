@@ -134,9 +134,13 @@ def _check_for(field: InputField, tolerance: float) -> _Check:
                 raise ValueError(f"expected {'an integer' if integral else 'a number'}, got {_json_type(value)}")
             if integral and isinstance(value, float) and not value.is_integer():
                 raise ValueError(f"expected an integer, got {value!r}")
-            if not math.isfinite(value) or value < low or value > high:
+            try:
+                number = float(value)
+            except OverflowError:  # a JSON integer literal too long for a float
+                raise ValueError(f"{str(value)[:20]}… is too large for a number") from None
+            if not math.isfinite(number) or number < low or number > high:
                 raise ValueError(f"{value!r} is outside the accepted range [{low:g}, {high:g}] (training range with tolerance)")
-            return float(value)
+            return number
 
         return number
     if field.type == "boolean":
