@@ -83,6 +83,25 @@ def test_functions_of_numpy_outside_skops_trusted_set_are_refused(tmp_path: Path
         load_model(path)
 
 
+def test_an_excluded_class_named_through_its_implementation_module_is_refused(tmp_path: Path) -> None:
+    import io
+    import json
+
+    honest = sio.dumps(FunctionTransformer(func=np.lib.npyio.DataSource))  # DataSource opens files and URLs
+    with zipfile.ZipFile(io.BytesIO(honest)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(members["schema.json"])
+    assert schema["content"]["content"]["func"]["__module__"] == "numpy.lib.npyio"
+    schema["content"]["content"]["func"]["__module__"] = "numpy.lib._npyio_impl"  # the same class, by the module defining it
+    members["schema.json"] = json.dumps(schema).encode()
+    path = tmp_path / "aliased.skops"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(UnsafeModelError, match=r"refusing to load type numpy\.lib\._npyio_impl\.DataSource"):
+        load_model(path)
+
+
 def test_saving_a_model_that_only_an_unsafe_load_could_read_is_refused(tmp_path: Path) -> None:
     model = Pipeline([("double", FunctionTransformer(func=lambda X: X * 2)), ("model", LogisticRegression())])
     with pytest.raises(

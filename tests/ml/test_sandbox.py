@@ -110,6 +110,20 @@ def test_timeout_kills_the_child_and_what_it_started(tmp_path: Path) -> None:
     assert _ends_within(pid, seconds=10), "the grandchild outlived the sandbox's timeout"
 
 
+def test_what_the_child_left_running_in_the_background_is_killed_when_it_exits(tmp_path: Path) -> None:
+    argv = _python(
+        tmp_path,
+        """
+        import subprocess, sys
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open("grandchild.pid", "w").write(str(grandchild.pid))
+        """,
+    )
+    run_sandboxed(argv, Isolation(), cwd=tmp_path)
+    pid = int((tmp_path / "grandchild.pid").read_text())
+    assert _ends_within(pid, seconds=10), "a background process of the child outlived the sandbox"
+
+
 def _ends_within(pid: int, *, seconds: float) -> bool:
     """Whether process ``pid`` is gone (or a zombie) within ``seconds``: SIGKILL is delivered asynchronously."""
     import time

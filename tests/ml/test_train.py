@@ -159,6 +159,26 @@ def test_a_failed_run_keeps_the_previous_model_and_a_good_one_replaces_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the failure's log went with the failure
 
 
+def test_a_model_file_swapped_for_a_link_after_training_is_not_trusted(cancer: tuple[Path, list[str]], tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.skops"
+    swapping = tmp_path / "swapping"
+    swapping.mkdir()
+    (swapping / "swap.py").write_text(
+        "import atexit, os, shutil\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "def _swap():\n"
+        f"    shutil.copy('model.skops', {str(elsewhere)!r})\n"
+        "    os.remove('model.skops')\n"
+        f"    os.symlink({str(elsewhere)!r}, 'model.skops')\n"
+        "def build():\n"
+        "    atexit.register(_swap)\n"
+        "    return LogisticRegression(max_iter=50)\n"
+    )
+    with pytest.raises(BastionError, match=r"left model\.skops as something other than a file"):
+        _run(swapping, cancer, tmp_path / "model", "swap:build")
+    assert not (tmp_path / "model").exists()
+
+
 def test_bad_tables_and_columns(code: Path, cancer: tuple[Path, list[str]], tmp_path: Path) -> None:
     table, features = cancer
     config = TrainConfig("model:scaled_logistic", code_paths=(code,), folds=3)

@@ -174,3 +174,27 @@ class Recorder:
 
     def __call__(self, event: Any) -> None:
         self.events.append(event)
+
+
+class Killed(Step):
+    """A step whose process dies under it, as when the kernel's out-of-memory killer picks it."""
+
+    name = "total"
+    needs = ("ingest",)
+
+    def run(self, context: StepContext) -> StepResult:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+class NotANumber(Step):
+    """A step whose metric is not a number JSON can hold."""
+
+    name = "total"
+    needs = ("ingest",)
+
+    def run(self, context: StepContext) -> StepResult:
+        return StepResult("passed", metrics={"total": float("nan")})

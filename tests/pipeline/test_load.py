@@ -53,6 +53,14 @@ def test_valid_spec_loads(tmp_path: Path) -> None:
     assert spec.gates.pre_training == "gate-pre.yaml"
 
 
+@pytest.mark.parametrize("name", ["team/churn", "..", "-x", ""])
+def test_a_name_that_is_not_a_plain_name_is_refused_with_its_line(tmp_path: Path, name: str) -> None:
+    path = _project(tmp_path, VALID.replace("name: clinic", f"name: {name!r}"))
+
+    with pytest.raises(SpecError, match=r"bastion\.yaml:1: .* is not a valid pipeline name"):
+        load_spec(path)
+
+
 def test_misspelt_key_is_named_with_its_line(tmp_path: Path) -> None:
     path = _project(tmp_path, VALID.replace("  target: diagnosis", "  target: diagnosis\n  facts: []"))
 

@@ -16,6 +16,8 @@ from bastion.pipeline.runner import RunOutcome, run_pipeline
 from tests.pipeline._project import (
     Broken,
     Ingest,
+    Killed,
+    NotANumber,
     Recorder,
     Rendezvous,
     RendezvousTwin,
@@ -188,6 +190,37 @@ def test_a_cached_failed_gate_still_stops_the_run(home: Path, tmp_path: Path) ->
     assert _statuses(again)["publish"] == "skipped"
 
 
+def test_a_cache_entry_changed_to_write_outside_the_workdir_is_refused(home: Path, project: Path) -> None:
+    from bastion.core.errors import BastionError
+
+    first = _run(project)
+    total = first.record.step("total")
+    assert total is not None and total.fingerprint
+    entry_path = home / "cache" / total.fingerprint[:2] / f"{total.fingerprint}.json"
+    entry = json.loads(entry_path.read_text())
+    escape = home.parent / "escaped.json"
+    (name,) = entry["outputs"]
+    entry["outputs"][name]["path"] = "../" * 8 + str(escape).lstrip("/")
+    entry_path.write_text(json.dumps(entry))
+
+    with pytest.raises(BastionError, match="points outside the step's workdir"):
+        _run(project)
+
+    assert not escape.exists()
+
+
+def test_a_damaged_cache_entry_is_recomputed(home: Path, project: Path) -> None:
+    first = _run(project)
+    total = first.record.step("total")
+    assert total is not None and total.fingerprint
+    (home / "cache" / total.fingerprint[:2] / f"{total.fingerprint}.json").write_text("[]")
+
+    again = _run(project)
+
+    assert _statuses(again)["total"] == "passed" and _statuses(again)["ingest"] == "cached"
+    assert _statuses(_run(project))["total"] == "cached"  # and rewritten
+
+
 def test_independent_branches_run_at_the_same_time(home: Path, project: Path) -> None:
     outcome = _run(project, steps=(Ingest(), Rendezvous(), RendezvousTwin()))
 
@@ -206,6 +239,28 @@ def test_step_error_is_recorded_and_raised(home: Path, project: Path) -> None:
     broken = record.step("total")
     assert broken is not None and broken.status == "failed" and "fix inputs.target" in (broken.message or "")
     assert record.report is not None and Path(record.report).is_file()
+
+
+def test_a_step_whose_process_dies_fails_the_run_with_one_line(home: Path, project: Path) -> None:
+    from bastion.core.errors import BastionError
+
+    with pytest.raises(BastionError, match="the process running the total step died"):
+        _run(project, steps=(Ingest(), Killed()))
+
+    (record,) = list_records(home)
+    assert record.status == "failed"
+    killed = record.step("total")
+    assert killed is not None and killed.status == "failed"
+
+
+def test_a_report_that_cannot_be_written_still_ends_the_run_record(home: Path, project: Path) -> None:
+    from bastion.core.errors import BastionError
+
+    with pytest.raises(BastionError, match="not plain JSON"):
+        _run(project, steps=(Ingest(), NotANumber()))
+
+    (record,) = list_records(home)
+    assert record.status == "passed" and record.finished is not None and record.report is None
 
 
 def test_interrupted_run_leaves_nothing_partial_and_the_next_run_resumes(home: Path, project: Path) -> None:
@@ -312,7 +367,8 @@ def test_a_damaged_record_is_named(home: Path, project: Path) -> None:
 
     outcome = _run(project)
     path = home / "runs" / outcome.record.id / "run.json"
-    path.write_text("{not json")
+    for damaged in ("{not json", "[]", '{"steps": [1]}'):  # not JSON, JSON of the wrong shape
+        path.write_text(damaged)
 
-    with pytest.raises(BastionError, match=r"run\.json: not a readable run record"):
-        read_record(home, outcome.record.id)
+        with pytest.raises(BastionError, match=r"run\.json: not a readable run record"):
+            read_record(home, outcome.record.id)

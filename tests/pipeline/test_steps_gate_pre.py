@@ -85,6 +85,52 @@ def test_a_policy_file_with_a_waiver_lets_the_finding_through(home: Path, raw: d
     assert "under pre.yaml, 2 finding(s) waived" in (gate.message or "")
 
 
+def test_a_waiver_that_expired_since_a_cached_pass_changes_the_gate_key_and_fails(
+    home: Path, raw: dict[str, StepResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from bastion.pipeline.steps import gate as gate_module
+    from tests.pipeline.project import spec_of
+
+    project = write_project(home.parent / "expiring", extra="gates: {pre_training: pre.yaml}\n")
+    (project / "pre.yaml").write_text(
+        "version: 1\n"
+        "categories: {pii: medium}\n"
+        "waivers:\n"
+        "  - {rule: 'data.pii.*', path: 'data/*.csv', reason: synthetic test identities, owner: dpo@example.org,"
+        " expires: 2030-01-01}\n"
+    )
+    step, verdicts, keys = PreTrainingGate(), {}, {}
+    for day in (dt.date(2029, 12, 31), dt.date(2030, 1, 2)):
+        monkeypatch.setattr(gate_module, "_today", lambda day=day: day)
+        results = {"ingest": raw["ingest"], "scan": raw["scan"]}
+        for dependency in (AnonymizeStep(), PreTrainingBiasStep()):
+            results[dependency.name] = dependency.run(context_for(project, home, dependency, results, run_id=f"exp-{day}"))
+        verdicts[day] = step.run(context_for(project, home, step, results, run_id=f"exp-{day}-gate")).status
+        keys[day] = dict(step.params(spec_of(project)))
+    assert list(verdicts.values()) == ["passed", "failed"]
+    # The cache key differs between the days, so the first day's pass is not reused on the second.
+    assert keys[dt.date(2029, 12, 31)] != keys[dt.date(2030, 1, 2)]
+
+
+def test_the_scan_key_follows_the_advisories_it_matched(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from bastion.pipeline.steps import scan as scan_module
+    from bastion.scanners.code.advisories import read_meta
+    from tests.pipeline.project import spec_of
+
+    project = write_project(home.parent / "advisories")
+    offline = spec_of(project)
+    # Offline: the mirror's snapshot, so that `bastion vulndb update` makes the next run rescan the requirements.
+    assert ScanStep().params(offline)["advisories"] == read_meta(home / "vulndb" / "osv.sqlite")["snapshot"]
+    # Online: the day, since the service's answers change without any input changing.
+    (project / "bastion.yaml").write_text((project / "bastion.yaml").read_text() + "  scan: {offline: false}\n")
+    monkeypatch.setattr(scan_module, "_today", lambda: dt.date(2030, 1, 2))
+    assert ScanStep().params(spec_of(project))["advisories"] == "2030-01-02"
+
+
 def test_an_incomplete_scan_never_passes(home: Path, raw: dict[str, StepResult]) -> None:
     project = write_project(home.parent / "no-mirror", anonymize=True)
     mirror, hidden = home / "vulndb", home / "vulndb-away"

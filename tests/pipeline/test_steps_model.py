@@ -115,6 +115,10 @@ def test_a_training_function_that_raises_is_one_clear_line(
     message = str(raised.value)
     assert "\n" not in message
     assert "train:broken_model" in message and "RuntimeError" in message and "the feature store is unreachable" in message
+    # The log it points to is kept with the run, not in the work area that is removed when the run ends.
+    log = home / "runs" / "broken" / "train.log"
+    assert f"(full output: {log})" in message
+    assert "Traceback (most recent call last)" in log.read_text()
 
 
 def test_the_package_holds_the_model_code_reports_and_data_references_only(

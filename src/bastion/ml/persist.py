@@ -8,6 +8,7 @@ once the model is used, so a file that needs one is refused before anything in i
 
 from __future__ import annotations
 
+import importlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,12 +195,20 @@ def _is_trusted(name: str) -> bool:
     prediction, and skops already trusts the harmless ones (numpy's ufuncs).
     """
     module, _, attribute = name.rpartition(".")
-    return (
+    if not (
         _within(module, _TRUSTED_PACKAGES)
         and not _within(module, _EXCLUDED_MODULES)
         and attribute.lstrip("_")[:1].isupper()
         and "<" not in name
-    )
+    ):
+        return False
+    # A file may name a class through any module that holds it (``numpy.lib._npyio_impl.DataSource`` is
+    # ``numpy.lib.npyio.DataSource``): the module that defines it is the one the exclusions must see.
+    try:
+        defined = getattr(getattr(importlib.import_module(module), attribute), "__module__", None)
+    except Exception:  # no such module or attribute (skops could not load it either), or a module that fails to import
+        return False
+    return isinstance(defined, str) and _within(defined, _TRUSTED_PACKAGES) and not _within(defined, _EXCLUDED_MODULES)
 
 
 def _refused(untrusted: Sequence[str], extra_trusted: Sequence[str]) -> list[str]:

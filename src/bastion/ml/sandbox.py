@@ -2,7 +2,9 @@
 
 The network goes by giving the child its own network namespace (``unshare(CLONE_NEWNET)``; without
 privileges, inside a new user namespace) between fork and exec: it then has only a loopback interface
-that is down, so no connection of any kind leaves it. Where no namespace can be made, the run goes on
+that is down, so no network connection leaves it. The file system is not confined: the child runs as the
+same user, so it can read what that user can (``BASTION_HOME`` included) and connect to Unix sockets that
+have a path (a database's, a container daemon's). Where no namespace can be made, the run goes on
 only if the caller allows it, and the report says that isolation was not applied and why.
 """
 
@@ -181,16 +183,26 @@ def _read_outcome(fd: int) -> str:
 
 
 def _wait(child: subprocess.Popen[bytes], timeout: float | None) -> int:
-    """The child's exit status (negative: the signal that ended it); ``SandboxError`` when it overran ``timeout``."""
+    """The child's exit status (negative: the signal that ended it); ``SandboxError`` when it overran ``timeout``.
+
+    However the child ends, whatever it started in its process group is killed: a process left running in the
+    background would outlive the timeout and the limits, and could change the child's outputs after they were checked.
+    """
     try:
-        return child.wait(timeout)
+        status = child.wait(timeout)
     except BaseException as exc:  # the timeout, or Ctrl-C: nothing the child started may outlive us
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
+        _kill_group(child.pid)
         child.wait()
         if isinstance(exc, subprocess.TimeoutExpired):
             raise SandboxError(f"the child did not finish within {timeout:g} s and was killed") from None
         raise
+    _kill_group(child.pid)
+    return status
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _failure_message(status: int, isolation: Isolation, output: IO[bytes]) -> str:

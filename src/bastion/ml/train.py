@@ -101,19 +101,21 @@ def train(
     out_dir: Path,
     *,
     isolation: Isolation = Isolation(),  # noqa: B008 - frozen, so one shared default is safe
+    failure_log: Path | None = None,
 ) -> TrainedModel:
     """Train ``config.estimator`` on the Parquet file ``train_table`` in the sandbox; the model lands in ``out_dir``.
 
     ``out_dir`` appears whole (``model.skops``, ``result.json``, ``job.json``, ``train.log``) or not at all: the
     child works in a temporary directory beside it, renamed into place once the model has passed
     ``load_model``. A failure is one ``BastionError`` line; the child's full output is then kept in
-    ``OUT_DIR.log`` beside ``out_dir``.
+    ``failure_log`` (default ``OUT_DIR.log`` beside ``out_dir``; a caller whose ``out_dir`` is temporary names a
+    place that outlasts it).
     """
     features = tuple(features)
     job = _job(config, train_table, target, features)
     out_dir = out_dir.absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    failure_log = out_dir.with_name(f"{out_dir.name}.log")
+    failure_log = (failure_log or out_dir.with_name(f"{out_dir.name}.log")).absolute()
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         work.chmod(0o755)  # mkdtemp's 0700 would become out_dir's
@@ -123,7 +125,8 @@ def train(
             report = run_sandboxed(argv, isolation, cwd=work, log=work / _LOG)
         except SandboxError as exc:
             with contextlib.suppress(OSError):
-                os.replace(work / _LOG, failure_log)
+                failure_log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(work / _LOG, failure_log)
             raise SandboxError(f"{exc} (full output: {failure_log})") from None
         result = _result(work, config)
         _replace(out_dir, work)
@@ -176,7 +179,13 @@ def _job(config: TrainConfig, train_table: Path, target: str, features: tuple[st
 
 def _result(work: Path, config: TrainConfig) -> dict[str, Any]:
     """The child's ``result.json``, checked, and its model loaded back through the type check."""
-    path = work / RESULT
+    path, model_path = work / RESULT, work / f"{MODEL_NAME}.{FORMAT}"
+    for written in (path, model_path):
+        # A symbolic link could point anywhere, and reading a FIFO would block here for good.
+        if written.is_symlink() or (written.exists() and not written.is_file()):
+            raise BastionError(
+                f"training with {config.estimator} left {written.name} as something other than a file; it was not trusted"
+            )
     try:
         if path.stat().st_size > _MAX_RESULT:
             raise BastionError(f"training with {config.estimator} wrote an oversized {RESULT}; it was not trusted")
@@ -194,7 +203,7 @@ def _result(work: Path, config: TrainConfig) -> dict[str, Any]:
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BastionError(f"training with {config.estimator} left no readable {RESULT} ({type(exc).__name__}: {exc})") from None
-    model = load_model(work / f"{MODEL_NAME}.{FORMAT}", extra_trusted=config.trusted_types)
+    model = load_model(model_path, extra_trusted=config.trusted_types)
     loaded = f"{type(model).__module__}.{type(model).__qualname__}"
     if loaded != result["estimator_class"]:
         raise BastionError(f"training with {config.estimator} saved a {loaded}, but reported a {result['estimator_class']}")

@@ -121,8 +121,8 @@ class StepCache:
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged entry is recomputed and rewritten
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # a damaged entry (JSON of another shape too) is recomputed and rewritten
         if not all(self._store.contains(o.digest) for o in entry.outputs.values()):
             return None
         return entry
@@ -152,15 +152,19 @@ def store_output(store: Store, workdir: Path, path: Path) -> StoredOutput:
 
 
 def restore_output(store: Store, workdir: Path, output: StoredOutput) -> Path:
-    """Write a stored output back below ``workdir`` (verified by the store) and return its path."""
-    target = workdir / output.path
+    """Write a stored output back below ``workdir`` (verified by the store) and return its path.
+
+    The paths come from a cache entry and a manifest, files that may have been changed outside Bastion: one
+    that would land outside ``workdir`` is refused rather than written.
+    """
+    target = workdir / _below(output.path, "output path")
     if output.kind == "file":
         target.parent.mkdir(parents=True, exist_ok=True)
         store.export(output.digest, target)
         return target
     manifest = json.loads(store.get(output.digest))
     for name, digest in manifest["files"].items():
-        file = target / name
+        file = target / _below(name, "file name in the stored directory manifest")
         file.parent.mkdir(parents=True, exist_ok=True)
         store.export(digest, file)
     target.mkdir(parents=True, exist_ok=True)
@@ -198,6 +202,17 @@ def _relative(workdir: Path, path: Path) -> str:
     if not resolved.is_relative_to(workdir.resolve()):
         raise BastionError(f"{path}: a step output must be inside the step's workdir {workdir}")
     return resolved.relative_to(workdir.resolve()).as_posix()
+
+
+def _below(relative: str, what: str) -> str:
+    """``relative`` when it is a plain relative path that stays below the directory it is joined to."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise BastionError(
+            f"cached {what} {relative!r} points outside the step's workdir; the cache was changed outside Bastion: "
+            "run again with --no-cache"
+        )
+    return relative
 
 
 def _hex(address: str) -> str:

@@ -160,7 +160,7 @@ def read_record(home: Path, run_id: str) -> RunRecord:
         return RunRecord.from_dict(data)
     except FileNotFoundError:
         raise BastionError(f"no run {run_id} in {runs_directory(home)}; see `bastion runs list`") from None
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:  # JSON of another shape: AttributeError
         raise BastionError(f"{path}: not a readable run record ({exc}); it was changed outside Bastion") from None
 
 

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from bastion.pipeline.spec import PipelineSpec
 
 _ESTIMATOR = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
+# The registry's rule for a model name, which the pipeline's name is by default; it also names the package's
+# directory and its Kitfile, so it can never be a path ("team/churn", "..").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class SpecError(BastionError):
@@ -33,6 +36,14 @@ def load_spec(path: Path) -> PipelineSpec:
     spec = validate(document, PipelineSpec, document.data, error=SpecError)
     if not spec.inputs.datasets:
         raise SpecError(document.message(("inputs", "datasets"), "name at least one dataset (the first is the training table)"))
+    if not _NAME.fullmatch(spec.name):
+        raise SpecError(
+            document.message(
+                ("name",),
+                f"{spec.name!r} is not a valid pipeline name; use letters, digits, '.', '_' and '-' (at most 128), "
+                "starting with a letter or digit",
+            )
+        )
     _check_estimator(document, spec)
     _check_paths(document, spec, path.parent)
     return spec

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,10 @@ class _Run:
             except KeyboardInterrupt:
                 self._finish("interrupted", None, begun, "the run was interrupted")
                 raise
+            except Exception:
+                # A bug, not the user's project: the run is still recorded as ended, never left "running".
+                self._finish("failed", None, begun, "the run stopped on an internal error")
+                raise
         if stopped_by is None:
             outcome = self._finish("passed", None, begun, None)
         else:
@@ -244,15 +249,23 @@ class _Run:
         self._emit(StepEvent(step.name, "started"))
         try:
             finished = self._attempt(step, bodies, work, started, begun)
+        except BrokenProcessPool:
+            # The worker running the body died (the kernel's out-of-memory killer, a crash in native code).
+            died = BastionError(
+                f"the process running the {step.name} step died without a result (out of memory, or killed); "
+                "free memory or lower the data size, then run again"
+            )
+            finished = self._failed(step, started, begun, died)
         except BastionError as exc:
             # A problem in the user's project (a StepError, a policy file that does not parse): the step failed.
-            duration = round(time.monotonic() - begun, 3)
-            record = StepRecord(
-                step.name, "failed", started, duration, step.needs, message=str(exc), environment=self._environment
-            )
-            finished = _Finished(record, StepResult("failed", message=str(exc)), exc)
+            finished = self._failed(step, started, begun, exc)
         self._emit(StepEvent(step.name, "finished", 1.0, finished.record.message, finished.record.status))
         return finished
+
+    def _failed(self, step: Step, started: str, begun: float, exc: BastionError) -> _Finished:
+        duration = round(time.monotonic() - begun, 3)
+        record = StepRecord(step.name, "failed", started, duration, step.needs, message=str(exc), environment=self._environment)
+        return _Finished(record, StepResult("failed", message=str(exc)), exc)
 
     def _attempt(self, step: Step, bodies: Executor, work: Path, started: str, begun: float) -> _Finished:
         workdir = work / step.name
@@ -334,8 +347,7 @@ class _Run:
             duration_s=round(time.monotonic() - begun, 3),
             error=str(error) if error is not None else None,
         )
-        report, _ = write_report(report_data(self._record), runs_directory(self._home) / self._record.id)
-        self._record = dataclasses.replace(self._record, report=str(report))
+        # The run's end is recorded first: a report that cannot be written must not leave it "running".
         write_record(self._home, self._record)
         audit(
             "pipeline.run",
@@ -343,4 +355,7 @@ class _Run:
             outcome=status,
             details={"pipeline": self._spec.name, "error": self._record.error},
         )
+        report, _ = write_report(report_data(self._record), runs_directory(self._home) / self._record.id)
+        self._record = dataclasses.replace(self._record, report=str(report))
+        write_record(self._home, self._record)
         return RunOutcome(self._record, report)

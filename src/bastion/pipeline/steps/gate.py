@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -51,7 +52,9 @@ class Gate(Step):
         return value
 
     def params(self, spec: PipelineSpec) -> Mapping[str, Any]:
-        return {"policy": self.policy_file(spec)}  # a change of the default policies bumps ``version``
+        # A change of the default policies bumps ``version``. The day is part of the key: a waiver that expired
+        # since the cached judgement must fail the gate again, not be let through by the cache.
+        return {"policy": self.policy_file(spec), "date": _today().isoformat()}
 
     def inputs(self, context: StepContext) -> Mapping[str, Path]:
         policy = self.policy_file(context.spec)
@@ -65,7 +68,9 @@ class Gate(Step):
         metrics = {
             name: value for step in self.needs for name, value in context.upstream[step].metrics.items() if value is not None
         }
-        result = evaluate(policy, findings=self._findings(context), metrics=metrics, scanned=self._scanned(context))
+        result = evaluate(
+            policy, findings=self._findings(context), metrics=metrics, scanned=self._scanned(context), today=_today()
+        )
         details: dict[str, Any] = {"gate": {"name": self.gate, **result.to_dict()}}
         if policy.metrics:
             details["metrics"] = {"values": metrics, "thresholds": [_threshold(t, metrics) for t in policy.metrics]}
@@ -102,6 +107,11 @@ class PostTrainingGate(Gate):
     gate = "post-training"
     policy_setting = "post_training"
     default_policy = Policy(metrics=DEFAULT_POST_TRAINING_THRESHOLDS)
+
+
+def _today() -> dt.date:
+    """The day waivers are judged on (``evaluate``'s default, one place to change it)."""
+    return dt.date.today()
 
 
 def _threshold(threshold: MetricThreshold, metrics: Mapping[str, float]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ pretrained models), as ``bastion scan`` does."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +26,12 @@ class ScanStep(Step):
 
     def params(self, spec: PipelineSpec) -> Mapping[str, Any]:
         scan = spec.steps.scan
-        return {"scanners": scan.scanners, "offline": scan.offline, "target": spec.inputs.target}
+        return {
+            "scanners": scan.scanners,
+            "offline": scan.offline,
+            "target": spec.inputs.target,
+            "advisories": _advisories_as_of(scan.offline),
+        }
 
     def inputs(self, context: StepContext) -> Mapping[str, Path]:
         return input_files(context.spec, context.project)
@@ -69,6 +76,24 @@ class ScanStep(Step):
             findings=report.findings,
             message=f"scanned {len(report.scanned)} file(s): {summary}{note}",
         )
+
+
+def _advisories_as_of(offline: bool) -> str | None:
+    """When the vulnerability advisories the scan matches were taken: the offline mirror's snapshot (None without
+    one), or today for the online service. Part of the cache key, so that a mirror update or a new day's advisories
+    rescan the requirements instead of reusing a result that predates them."""
+    if not offline:
+        return _today().isoformat()
+    from bastion.scanners.code.advisories import SourceError, default_database, read_meta
+
+    try:
+        return read_meta(default_database()).get("snapshot")
+    except (SourceError, sqlite3.Error, OSError):
+        return None  # the scan reports the requirements as not scanned completely, and the gate fails them
+
+
+def _today() -> dt.date:
+    return dt.date.today()
 
 
 def _progress(context: StepContext, part: str, done: int, total: int) -> None:

@@ -47,6 +47,7 @@ class TrainStep(Step):
 
     def run(self, context: StepContext) -> StepResult:
         from bastion.ml.train import TrainConfig, train
+        from bastion.pipeline._records import runs_directory
 
         settings = _settings(context.spec)
         config = TrainConfig(
@@ -67,6 +68,8 @@ class TrainStep(Step):
                 features,
                 context.workdir,
                 isolation=_isolation(settings.isolation),
+                # The workdir goes with the run's work area: the child's output on failure stays with the run record.
+                failure_log=runs_directory(context.home) / context.run_id / "train.log",
             )
         except BastionError as exc:  # the user's function raised, the model cannot be kept safely, the sandbox refused
             raise StepError(f"training {settings.estimator} failed: {exc}") from None
