@@ -331,7 +331,8 @@ def test_quality_drift_on_traffic_captured_by_a_real_server(tmp_path: Path, monk
     capture.close()
     shutil.rmtree(tmp_path / "models")  # the baseline was read: nothing below relies on the source any more
 
-    options = QualityOptions(tolerance=0.1)  # 120 rows a window: room for their sampling noise
+    over_60 = Facet("age", threshold=60)  # an input the server captured, as the bias facet
+    options = QualityOptions(tolerance=0.1, facets=(over_60,))  # 120 rows a window: room for their sampling noise
     honest = check_quality(str(tmp_path / "served"), "churn", *honest_window, baseline, options)
     drifted = check_quality(str(tmp_path / "served"), "churn", *drifted_window, baseline, options)
 
@@ -340,3 +341,7 @@ def test_quality_drift_on_traffic_captured_by_a_real_server(tmp_path: Path, monk
     assert honest.ndcg is not None and honest.ndcg >= 0.9
     assert {"accuracy", "f1"} <= {v.metric_name for v in drifted.violations if v.constraint_check_type == "LessThanThreshold"}
     assert drifted.metrics["accuracy"] < baseline.metrics["accuracy"] - 0.2  # type: ignore[operator]
+    for window in (honest, drifted):  # Clarify's post-training bias of the captured predictions, per window
+        (report,) = window.bias
+        assert (report.facet, report.n_d + report.n_a) == ("age", 120)
+        assert window.metrics["DPPL[age]"] is not None and window.metrics["DI[age]"] is not None
