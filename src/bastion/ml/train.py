@@ -25,7 +25,8 @@ from bastion.ml._train_child import MODEL_NAME, RESULT
 from bastion.ml.persist import FORMAT, SavedModel, load_model
 from bastion.ml.sandbox import Isolation, IsolationReport, SandboxError, run_sandboxed
 
-_ESTIMATOR = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+ESTIMATOR_PATTERN = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+"""``module:function``: where the function that builds the estimator is."""
 _JOB = "job.json"
 _LOG = "train.log"
 _MAX_RESULT = 16 * 2**20
@@ -144,7 +145,7 @@ def train(
 
 def _job(config: TrainConfig, train_table: Path, target: str, features: tuple[str, ...]) -> dict[str, Any]:
     """What the child is asked to do, after the checks that need no data."""
-    if not _ESTIMATOR.fullmatch(config.estimator):
+    if not ESTIMATOR_PATTERN.fullmatch(config.estimator):
         raise BastionError(f"{config.estimator!r} is not module:function; name the function that builds the estimator")
     if config.folds < 2:
         raise BastionError(f"folds must be at least 2 for cross-validation, got {config.folds}")

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion.core.errors import BastionError
+from bastion.ml.train import ESTIMATOR_PATTERN
 
 if TYPE_CHECKING:
     from bastion.core.yaml_document import YamlDocument
     from bastion.pipeline.spec import PipelineSpec
 
-_ESTIMATOR = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 # The registry's rule for a model name, which the pipeline's name is by default; it also names the package's
 # directory and its Kitfile, so it can never be a path ("team/churn", "..").
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -51,7 +51,7 @@ def load_spec(path: Path) -> PipelineSpec:
 
 def _check_estimator(document: YamlDocument, spec: PipelineSpec) -> None:
     train = spec.steps.train
-    if train is not None and not _ESTIMATOR.fullmatch(train.estimator):
+    if train is not None and not ESTIMATOR_PATTERN.fullmatch(train.estimator):
         raise SpecError(
             document.message(
                 ("steps", "train", "estimator"),
