@@ -19,16 +19,8 @@ from bastion.privacy._tables import check_output, describe_error, table_format
 from bastion.privacy.datakey import data_key_path, write_data_key
 from bastion.privacy.errors import AnonymizeError
 from bastion.privacy.kanonymity import KAnonymity, measure
-from bastion.privacy.policy import Action, AnonPolicy, Drop, Encrypt, Generalize, Keep, Mask, Pseudonymize, Redact
-from bastion.privacy.transforms import (
-    PSEUDONYM_PURPOSE,
-    Encryptor,
-    Redactor,
-    generalize_sql,
-    hmac_parameters,
-    mask_sql,
-    pseudonymize_sql,
-)
+from bastion.privacy.policy import Action, AnonPolicy, Drop, Encrypt, Redact
+from bastion.privacy.transforms import PSEUDONYM_PURPOSE, Encryptor, Redactor, hmac_parameters, sql_expression
 from bastion.scanners.data.dataset import quote_identifier
 from bastion.store.keys import DataKey, KeyProvider, open_key_provider
 
@@ -177,21 +169,15 @@ class _Run:
         )
 
     def _expression(self, column: str, action: Action, data_key: DataKey | None) -> str:
-        match action:
-            case Keep() | Drop():
-                return column
-            case Mask():
-                return mask_sql(column, action)
-            case Pseudonymize():
-                return pseudonymize_sql(column, action)
-            case Generalize():
-                return generalize_sql(column, action)
-            case Encrypt():
-                assert data_key is not None
-                # Volatile: a fresh nonce per value, so DuckDB must not reuse one result for equal inputs.
-                return f"{self.functions.add(Encryptor(data_key.plaintext), volatile=True)}(CAST({column} AS VARCHAR))"
-            case Redact():
-                return f"{self.functions.add(Redactor(action))}(CAST({column} AS VARCHAR))"
+        sql = sql_expression(column, action)
+        if sql is not None:
+            return sql
+        if isinstance(action, Encrypt):
+            assert data_key is not None
+            # Volatile: a fresh nonce per value, so DuckDB must not reuse one result for equal inputs.
+            return f"{self.functions.add(Encryptor(data_key.plaintext), volatile=True)}(CAST({column} AS VARCHAR))"
+        assert isinstance(action, Redact)
+        return f"{self.functions.add(Redactor(action))}(CAST({column} AS VARCHAR))"
 
     def _measure(self, relation: str, quasi_identifiers: tuple[str, ...]) -> KAnonymity | None:
         """k-anonymity over ``quasi_identifiers``; None when the policy declares none."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from bastion.privacy._tables import sql_literal
-from bastion.privacy.policy import Generalize, Mask, Pseudonymize, Redact, number_label
+from bastion.privacy.policy import Action, Encrypt, Generalize, Mask, Pseudonymize, Redact, number_label
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,6 +23,22 @@ PSEUDONYM_PURPOSE = "bastion.privacy.pseudonym/v1"
 
 _NONCE_BYTES = 12
 _HMAC_BLOCK = 64
+
+
+def sql_expression(value: str, action: Action) -> str | None:
+    """The SQL that applies ``action`` to the column expression ``value``; None for the actions that run in Python
+    (encrypt, redact), which each caller wires in its own way (a DuckDB function, or Arrow after the query)."""
+    match action:
+        case Mask():
+            return mask_sql(value, action)
+        case Pseudonymize():
+            return pseudonymize_sql(value, action)
+        case Generalize():
+            return generalize_sql(value, action)
+        case Encrypt() | Redact():
+            return None
+        case _:  # keep (a dropped column is left out of the select by the caller)
+            return value
 
 
 def mask_sql(value: str, action: Mask) -> str:

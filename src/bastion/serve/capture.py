@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from bastion.ml.schema import ModelSchema
     from bastion.privacy import AnonPolicy
-    from bastion.privacy.policy import Action
     from bastion.store.keys import KeyProvider
 
 FLUSH_SECONDS = 60.0
@@ -198,14 +197,19 @@ class ParquetCapture(CaptureSink):
         import duckdb
 
         from bastion.privacy.policy import Drop, Redact
-        from bastion.privacy.transforms import Redactor
+        from bastion.privacy.transforms import Redactor, sql_expression
         from bastion.scanners.data.dataset import quote_identifier
 
         plan = [(name, policy.action_for(name)) for name in inputs.column_names]
         kept = [(name, action) for name, action in plan if not isinstance(action, Drop)]
         if not kept:
             return inputs.select([])
-        select = ", ".join(f"{_expression(quote_identifier(name), action)} AS {quote_identifier(name)}" for name, action in kept)
+        # Encryption is refused up front; a redacted column is selected as text and redacted in Arrow below.
+        expressions = {name: sql_expression(quote_identifier(name), action) for name, action in kept}
+        select = ", ".join(
+            f"{expression or f'CAST({quote_identifier(name)} AS VARCHAR)'} AS {quote_identifier(name)}"
+            for name, expression in expressions.items()
+        )
         parameters = self._hmac_parameters(policy) if policy.uses("pseudonymize") else {}
         with duckdb.connect() as connection:
             connection.register("data", inputs)
@@ -248,23 +252,6 @@ class ParquetCapture(CaptureSink):
         filesystem, path = fsspec.core.url_to_fs(url)
         filesystem.pipe_file(path, data)  # one object per flush: a put is atomic on object stores
         return url
-
-
-def _expression(column: str, action: Action) -> str:
-    from bastion.privacy.policy import Generalize, Mask, Pseudonymize, Redact
-    from bastion.privacy.transforms import generalize_sql, mask_sql, pseudonymize_sql
-
-    match action:
-        case Mask():
-            return mask_sql(column, action)
-        case Pseudonymize():
-            return pseudonymize_sql(column, action)
-        case Generalize():
-            return generalize_sql(column, action)
-        case Redact():
-            return f"CAST({column} AS VARCHAR)"  # redacted in Python afterwards
-        case _:  # keep (drop is left out of the select; encrypt is refused up front)
-            return column
 
 
 def _feedback_table(rows: list[dict[str, Any]]) -> pa.Table:
