@@ -1,4 +1,4 @@
-"""A small pipeline of real steps that read and write real files, and an instance for it to run in."""
+"""A small pipeline of real steps that read and write real files."""
 
 from __future__ import annotations
 
@@ -17,17 +17,6 @@ inputs:
   target: y
 steps: {}
 """
-
-
-def init_instance(home: Path) -> None:
-    """The parts of ``bastion init`` a run needs: the keyring (the store) and the audit log."""
-    from bastion.audit import AuditLog, AuditSigner
-    from bastion.store import default_keyring_path, init_keyring
-
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    init_keyring(default_keyring_path())
-    AuditSigner.open(home / "keys")
-    AuditLog.at_home().directory.mkdir(mode=0o700)
 
 
 def write_project(directory: Path, *, limit: int = 100) -> Path:

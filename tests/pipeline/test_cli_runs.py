@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bastion.pipeline.instance import init_instance
 from bastion.pipeline.runner import RunOutcome, run_pipeline
 from tests.conftest import RunBastion
-from tests.pipeline._project import init_instance, spec_of, toy_steps, write_project
+from tests.pipeline._project import spec_of, toy_steps, write_project
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BASTION_HOME", str(home))
     monkeypatch.delenv("BASTION_STORE_URL", raising=False)
     monkeypatch.delenv("BASTION_KMS_URL", raising=False)
-    init_instance(home)
+    init_instance()
     return home
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bastion.pipeline._records import list_records, read_record
+from bastion.pipeline.instance import init_instance
 from bastion.pipeline.interface import Step, StepError
 from bastion.pipeline.lineage import trace
 from bastion.pipeline.runner import RunOutcome, run_pipeline
@@ -21,7 +22,6 @@ from tests.pipeline._project import (
     Recorder,
     Rendezvous,
     RendezvousTwin,
-    init_instance,
     spec_of,
     toy_steps,
     write_project,
@@ -34,7 +34,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BASTION_HOME", str(home))
     monkeypatch.delenv("BASTION_STORE_URL", raising=False)
     monkeypatch.delenv("BASTION_KMS_URL", raising=False)
-    init_instance(home)
+    init_instance()
     return home
 
 
