@@ -14,6 +14,7 @@ for the scheduler is Dask's own setting, ``distributed.comm.timeouts.connect`` (
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -42,7 +43,14 @@ def cluster_executor(scheduler: str) -> Iterator[Executor]:
     if scheduler == "local":
         with (
             distributed.LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=os.cpu_count() or 1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+                n_workers=os.cpu_count() or 1,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                # The cluster is ours and lives only for this command: a worker's heartbeat racing the shutdown
+                # logs an ERROR with a traceback, which must not reach the user. Failed tasks still end the
+                # command with one line (see _ClusterExecutor).
+                silence_logs=logging.CRITICAL,
             ) as local,
             distributed.Client(local) as client,  # type: ignore[no-untyped-call]
         ):
